@@ -1,0 +1,1 @@
+"""One module per CLI command; `duelctl.cli` registers them and owns error handling."""

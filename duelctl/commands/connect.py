@@ -1,0 +1,244 @@
+"""`duelctl connect USER`: an interactive client, like wscat but aware of the protocol.
+
+Lines typed are actions (`invite bob`, `accept`, `reject`, `stop`, `ping`, `state`, raw
+JSON); incoming frames print as they arrive; during a duel a countdown prints the time
+left. stdin is read by a thread (input() blocks) that hands lines to the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import sys
+import threading
+import time
+from typing import Any
+
+from rich.markup import escape
+
+from duelctl import console
+from duelctl.client.auth import Identity, TokenSource
+from duelctl.client.http import fetch_online
+from duelctl.client.ws import DuelSocket, Frame
+from duelctl.errors import DuelctlError, TargetUnreachable
+from duelctl.scenario.engine import Event, parse_time
+from duelctl.scenario.parse import tokenize, unquote
+from duelctl.scenario.render import summarize
+from emulator.endpoints import Endpoints
+
+HELP = """\
+[bold]invite[/] USER        invite a user (name from /online, or a user id)
+[bold]accept[/] / [bold]reject[/]   answer the latest invite (or: accept SESSION_ID)
+[bold]stop[/]               end the duel, or withdraw your invite
+[bold]ping[/] / [bold]state[/]      keep-alive / your pending and active sessions
+[bold]online[/]             who is online
+{"action": ...}    send raw JSON (anything starting with { or [ goes as typed)
+[bold]send[/] TEXT          send TEXT verbatim
+add requestId=ID to any action; [bold]quit[/] or Ctrl-D leaves"""
+
+
+class Interactive:
+    """One user's interactive session over one connection."""
+
+    def __init__(self, endpoints: Endpoints, tokens: TokenSource, username: str) -> None:
+        self.endpoints = endpoints
+        self.tokens = tokens
+        self.username = username
+        self.me: Identity | None = None
+        self.sock: DuelSocket | None = None
+        self.names_by_id: dict[str, str] = {}
+        self.session: str | None = None
+        self.duel: tuple[str, float, float] | None = None  # sessionId, startAt, endsAt
+        self.countdown: asyncio.Task[None] | None = None
+        self.lines: asyncio.Queue[str | None] = asyncio.Queue()
+        self.server_closed = False
+
+    # -- incoming ---------------------------------------------------------------------------
+
+    def on_frame(self, sock: DuelSocket, frame: Frame) -> None:
+        data = frame.data or {}
+        for id_key, name_key in (("from", "fromUsername"), ("to", "toUsername")):
+            if isinstance(data.get(id_key), str) and isinstance(data.get(name_key), str):
+                self.names_by_id[data[id_key]] = data[name_key]
+        if isinstance(data.get("sessionId"), str):
+            self.session = data["sessionId"]
+        event = Event(0, sock.name, "recv", frame.text, frame.data)
+        line = summarize(event, self.names_by_id)
+        line.stylize("green", 0, len(str(data.get("type", ""))))
+        console.out.print("[green]←[/] ", line, sep="", soft_wrap=True)
+        kind = data.get("type")
+        if kind == "start":
+            start, ends = parse_time(data.get("startAt")), parse_time(data.get("endsAt"))
+            if start is not None and ends is not None:
+                self.duel = (str(data.get("sessionId")), start, ends)
+                self._restart_countdown()
+        elif kind in ("stop", "timeout") and self.duel and data.get("sessionId") == self.duel[0]:
+            self.duel = None
+            if self.countdown is not None:
+                self.countdown.cancel()
+
+    def on_close(self, sock: DuelSocket) -> None:
+        if not sock.closed_by_us:
+            self.server_closed = True
+            reason = f" {sock.close_reason}" if sock.close_reason else ""
+            console.err.print(
+                f"[magenta]connection closed by the server ({sock.close_code}{reason})[/]"
+            )
+            self.lines.put_nowait(None)
+
+    def _restart_countdown(self) -> None:
+        if self.countdown is not None:
+            self.countdown.cancel()
+        self.countdown = asyncio.create_task(self._count_down())
+
+    async def _count_down(self) -> None:
+        """Print the time left: every minute, every 10 s in the last minute, then each second."""
+        while self.duel is not None:
+            _, start, ends = self.duel
+            now = time.time()
+            if now < start:
+                console.out.print(f"[bold yellow]⏱ duel starts in {math.ceil(start - now)}s[/]")
+                await asyncio.sleep(min(1.0, start - now))
+                continue
+            left = ends - now
+            if left <= 0:
+                console.out.print("[bold yellow]⏱ time is up (waiting for the server's timeout)[/]")
+                return
+            whole = math.ceil(left)
+            console.out.print(f"[bold yellow]⏱ {whole // 60}:{whole % 60:02d} left[/]")
+            step = 1 if left <= 10 else 10 if left <= 60 else 60
+            next_mark = (math.ceil(left / step) - 1) * step
+            await asyncio.sleep(max(left - next_mark, 0.05))
+
+    # -- outgoing ---------------------------------------------------------------------------
+
+    async def resolve_user(self, name: str) -> str:
+        """A username's userId from /online; an unknown name is sent as given (maybe an id)."""
+        assert self.me is not None
+        users = await fetch_online(self.endpoints.http_url, self.me.token)
+        for user in users:
+            if str(user.get("username", "")).lower() == name.lower():
+                self.names_by_id[str(user.get("userId"))] = str(user.get("username"))
+                return str(user.get("userId"))
+        console.warn(f"{name} is not online; sending it as a user id")
+        return name
+
+    async def handle(self, line: str) -> bool:
+        """Act on one typed line; False means quit."""
+        text = line.strip()
+        if not text:
+            return True
+        if text in ("quit", "exit"):
+            return False
+        if text in ("help", "?"):
+            console.err.print(HELP)
+            return True
+        if text.startswith(("{", "[")) or text.startswith("send "):
+            await self.send_text(text.removeprefix("send ").strip())
+            return True
+        try:
+            words = tokenize(text)
+        except ValueError as exc:
+            console.warn(str(exc))
+            return True
+        verb, args = words[0], words[1:]
+        options = {k: unquote(v)[0] for k, _, v in (a.partition("=") for a in args if "=" in a)}
+        plain = [a for a in args if "=" not in a]
+        body: dict[str, Any]
+        if verb == "online":
+            await self.show_online()
+            return True
+        if verb == "invite":
+            if not plain:
+                console.warn("invite whom? e.g. `invite bob`")
+                return True
+            body = {"action": "invite", "to": await self.resolve_user(plain[0])}
+        elif verb in ("accept", "reject", "stop"):
+            session = plain[0] if plain else self.session
+            if session is None:
+                console.warn("no session yet: wait for an invite, or give its id")
+                return True
+            if verb == "stop":
+                body = {"action": "stop", "sessionId": session}
+            else:
+                body = {"action": "response", "sessionId": session, "accept": verb == "accept"}
+        elif verb in ("ping", "state"):
+            body = {"action": verb}
+        else:
+            console.warn(f"unknown command {verb!r}; type help")
+            return True
+        if "requestId" in options:
+            body["requestId"] = options["requestId"]
+        await self.send_text(json.dumps(body, separators=(",", ":")))
+        return True
+
+    async def send_text(self, text: str) -> None:
+        assert self.sock is not None
+        try:
+            await self.sock.send_text(text)
+        except ConnectionError as exc:
+            console.warn(str(exc))
+            return
+        console.out.print(f"[cyan]→[/] {escape(text)}", soft_wrap=True)
+
+    async def show_online(self) -> None:
+        from duelctl.commands.online import online_table
+
+        assert self.me is not None
+        users = await fetch_online(self.endpoints.http_url, self.me.token)
+        for user in users:
+            self.names_by_id[str(user.get("userId"))] = str(user.get("username"))
+        console.out.print(online_table(users))
+
+    # -- main loop ---------------------------------------------------------------------------
+
+    def _read_lines(self, loop: asyncio.AbstractEventLoop) -> None:
+        prompt = f"[bold]{escape(self.username)}>[/] "
+        interactive = sys.stdin.isatty()
+        while True:
+            line: str | None
+            try:
+                line = console.err.input(prompt) if interactive else sys.stdin.readline()
+            except (EOFError, KeyboardInterrupt):
+                line = None
+            if line is None or (not interactive and line == ""):  # EOF
+                loop.call_soon_threadsafe(self.lines.put_nowait, None)
+                return
+            loop.call_soon_threadsafe(self.lines.put_nowait, line)
+
+    async def run(self) -> int:
+        self.me = await self.tokens.identity(self.username)
+        self.sock = await DuelSocket.open(
+            self.endpoints.websocket_url,
+            self.me.token,
+            self.username,
+            on_frame=self.on_frame,
+            on_close=self.on_close,
+        )
+        console.err.print(
+            f"[green]connected[/] as [bold]{escape(self.me.username or self.username)}[/] "
+            f"[dim]({self.me.user_id}) to {self.endpoints.websocket_url} — type help[/]"
+        )
+        loop = asyncio.get_running_loop()
+        threading.Thread(target=self._read_lines, args=(loop,), daemon=True).start()
+        try:
+            while True:
+                line = await self.lines.get()
+                if line is None:
+                    break
+                try:
+                    if not await self.handle(line):
+                        break
+                except DuelctlError as exc:
+                    console.warn(str(exc))
+        finally:
+            if self.countdown is not None:
+                self.countdown.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self.countdown
+            await self.sock.close()
+        if self.server_closed:
+            raise TargetUnreachable("the server closed the connection")
+        return 0

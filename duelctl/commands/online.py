@@ -1,0 +1,48 @@
+"""`duelctl online`: who is connected, from GET /online, as a table or JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from duelctl.client.auth import CognitoTokens
+from duelctl.client.http import fetch_online
+from duelctl.errors import UsageError
+from duelctl.targets import resolve_target
+
+DEFAULT_LOCAL_OBSERVER = "duelctl"  # a local user that asks; it is never listed itself
+
+
+def run_online(
+    *, target: str, as_user: str | None, password: str | None, endpoints: Path | None
+) -> list[dict[str, Any]]:
+    resolved = resolve_target(target, endpoints)
+    user = as_user or os.environ.get("DUELCTL_USER")
+    if not user:
+        if not resolved.is_local:
+            raise UsageError(
+                f"on stage {resolved.name!r} say who asks: --as USER (or set DUELCTL_USER)"
+            )
+        user = DEFAULT_LOCAL_OBSERVER
+    token = CognitoTokens(resolved.endpoints, password=password).token(user)
+    return asyncio.run(fetch_online(resolved.endpoints.http_url, token))
+
+
+def online_table(users: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"{len(users)} online", title_justify="left")
+    table.add_column("username", style="bold")
+    table.add_column("status")
+    table.add_column("userId", style="dim")
+    colours = {"idle": "green", "invited": "yellow", "in_duel": "red"}
+    for user in users:
+        status = str(user.get("status", ""))
+        table.add_row(
+            str(user.get("username", "")),
+            f"[{colours.get(status, 'white')}]{status}[/]",
+            str(user.get("userId", "")),
+        )
+    return table

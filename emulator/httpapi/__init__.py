@@ -1,0 +1,1 @@
+"""HTTP API (API Gateway v2) emulation: routes, JWT authorizers, payload format 2.0."""

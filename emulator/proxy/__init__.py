@@ -1,0 +1,1 @@
+"""The TLS-terminating CONNECT proxy that serves real AWS host names locally."""

@@ -1,0 +1,334 @@
+"""One Lambda execution environment: import a handler once, then serve invokes one at a time.
+
+`process.py` starts this file as a script (`python -u bootstrap.py FD HANDLER CODE_ROOT ARN
+[HIDDEN_PATH...]`), never imports it. It is the local stand-in for AWS's Python runtime
+(awslambdaric): the handler module is the only user code in the process, so this file uses
+the standard library only and nothing from the emulator package; keeping imports few keeps
+a cold start close to the interpreter's own start-up.
+
+Channel to the parent: the socket inherited as FD, frames of a 4-byte big-endian length
+and a body whose first byte is a tag:
+
+- parent -> worker: `{"id": request id, "ms": timeout in ms, "event": event}` (JSON, no tag)
+- worker -> parent: `r` + `{"init_ms", "python"}` once init is done (even if it failed),
+  `o` + the handler's JSON result, `e` + AWS's error object.
+
+stdout and stderr belong to the handler (AWS sends both to CloudWatch Logs); the parent
+reads them from a pipe and files each line under the invocation that was running.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+# Packages of the emulator itself: a handler must not be able to import them, as in AWS.
+HIDDEN_PACKAGES = ("emulator", "duelctl")
+# Error types of AWS's Python runtime (aws-fidelity §13).
+IMPORT_MODULE_ERROR = "Runtime.ImportModuleError"
+HANDLER_NOT_FOUND = "Runtime.HandlerNotFound"
+MARSHAL_ERROR = "Runtime.MarshalError"
+SYNTAX_ERROR = "Runtime.UserCodeSyntaxError"
+MALFORMED_HANDLER = "Runtime.MalformedHandlerName"
+BUILTIN_CONFLICT = "Runtime.BuiltInModuleConflict"
+
+_request_id = [""]  # the running invocation's id, for the log records' prefix
+
+
+class RuntimeFault(Exception):
+    """A failure the runtime reports with its own errorType (import, handler lookup)."""
+
+    def __init__(self, error_type: str, message: str, trace: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.trace = trace or []
+
+
+class LambdaContext:
+    """The `context` argument, with the fields AWS's Python runtime provides (aws-fidelity §13)."""
+
+    def __init__(self, request_id: str, deadline: float, arn: str) -> None:
+        env = os.environ
+        self.aws_request_id = request_id
+        self.function_name = env.get("AWS_LAMBDA_FUNCTION_NAME", "")
+        self.function_version = env.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        self.invoked_function_arn = arn
+        # AWS: a string, not an int (aws-fidelity §13).
+        self.memory_limit_in_mb = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
+        self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
+        self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
+        self.identity = None
+        self.client_context = None
+        self._deadline = deadline
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds until the parent kills this invocation, never below 0."""
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+    def log(self, message: str) -> None:
+        sys.stdout.write(message)
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.aws_request_id = _request_id[0]
+        return True
+
+
+def _install_log_handler() -> None:
+    """Give the root logger a handler in AWS's text format; the root level stays WARNING.
+
+    AWS: the runtime attaches a handler to the root logger before importing the handler
+    module, so `logger.info` shows up once the handler lowers the level; lines look like
+    `[INFO]\\t2026-01-01T00:00:00.000Z\\t<request id>\\tmessage`.
+    """
+    formatter = logging.Formatter(
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+        "%Y-%m-%dT%H:%M:%S",
+    )
+    formatter.converter = time.gmtime
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    handler.addFilter(_RequestIdFilter())
+    logging.getLogger().addHandler(handler)
+
+
+def _isolate(code_root: str, hidden: list[str]) -> None:
+    """Make `code_root` the first and only project directory on sys.path.
+
+    Drops this file's directory, the working directory and the emulator's own source
+    root, and an editable-install finder that would still resolve the emulator packages.
+    Modules under the code root compile from source on every import (see `_FreshSource`).
+    """
+
+    def norm(path: str) -> str:
+        return os.path.normcase(os.path.abspath(path))
+
+    root = norm(code_root)
+    drop = {norm(os.path.dirname(__file__)), norm(os.getcwd()), *map(norm, hidden), root}
+    sys.path[:] = [code_root] + [p for p in sys.path if p and norm(p) not in drop]
+    for finder in list(sys.meta_path):
+        # setuptools' editable installs put a finder (module "__editable___<dist>_finder")
+        # on sys.meta_path that maps package names straight to the source tree.
+        if getattr(finder, "__module__", "").startswith("__editable__"):
+            find_spec = getattr(finder, "find_spec", None)
+            if find_spec is not None and any(find_spec(p, None) for p in HIDDEN_PACKAGES):
+                sys.meta_path.remove(finder)
+    _install_fresh_source_hook(root)
+
+
+def _install_fresh_source_hook(root: str) -> None:
+    from importlib import machinery
+
+    class _FreshSource(machinery.SourceFileLoader):
+        """Compile from source, ignoring __pycache__.
+
+        A .pyc is trusted when the source's size and whole-second mtime match, so an edit
+        of the same length within the second after the last import would run stale code
+        after a hot reload. Handler code is small; compiling it per cold start is cheap,
+        and nothing is written into the user's tree.
+        """
+
+        def get_code(self, fullname: str) -> Any:
+            path = self.get_filename(fullname)
+            return self.source_to_code(self.get_data(path), path)
+
+    loaders: list[tuple[Any, list[str]]] = [
+        (machinery.ExtensionFileLoader, machinery.EXTENSION_SUFFIXES),
+        (_FreshSource, machinery.SOURCE_SUFFIXES),
+        (machinery.SourcelessFileLoader, machinery.BYTECODE_SUFFIXES),
+    ]
+
+    def hook(path: str) -> machinery.FileFinder:
+        full = os.path.normcase(os.path.abspath(path))
+        if full != root and not full.startswith(root + os.sep):
+            raise ImportError("not under the code root")
+        return machinery.FileFinder(path, *loaders)
+
+    sys.path_hooks.insert(0, hook)
+    sys.path_importer_cache.clear()
+
+
+def _user_frames(tb: Any) -> list[str]:
+    """Format a traceback as awslambdaric's stackTrace: user frames only."""
+    import traceback
+
+    frames = [
+        f
+        for f in traceback.extract_tb(tb)
+        if f.filename != __file__ and not f.filename.startswith("<frozen importlib")
+    ]
+    return traceback.format_list(frames)
+
+
+def _load_handler(spec: str) -> Callable[[Any, LambdaContext], Any]:
+    """Import the handler module and look the function up, raising AWS's faults."""
+    module_name, _, attr = spec.rpartition(".")
+    if not module_name:
+        raise RuntimeFault(
+            MALFORMED_HANDLER,
+            f"Bad handler '{spec}': not enough values to unpack (expected 2, got 1)",
+        )
+    module_name = module_name.replace("/", ".")
+    if module_name.split(".")[0] in sys.builtin_module_names:
+        raise RuntimeFault(
+            BUILTIN_CONFLICT, f"Cannot use built-in module {module_name} as a handler module"
+        )
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise RuntimeFault(
+            IMPORT_MODULE_ERROR, f"Unable to import module '{module_name}': {exc}"
+        ) from exc
+    except SyntaxError as exc:
+        trace = [f'  File "{exc.filename}" Line {exc.lineno}\n    {exc.text}']
+        raise RuntimeFault(
+            SYNTAX_ERROR, f"Syntax error in module '{module_name}': {exc}", trace
+        ) from exc
+    try:
+        handler = getattr(module, attr)
+    except AttributeError:
+        raise RuntimeFault(
+            HANDLER_NOT_FOUND, f"Handler '{attr}' missing on module '{module_name}'"
+        ) from None
+    return handler
+
+
+def _json_default(value: Any) -> Any:
+    """Encode Decimal as a JSON number, as AWS's runtime does (DynamoDB hands out Decimals)."""
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return float(value)
+        return int(value) if value.as_tuple().exponent == 0 else float(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _error_object(exc: BaseException, request_id: str) -> dict[str, Any]:
+    if isinstance(exc, RuntimeFault):
+        return {
+            "errorMessage": exc.message,
+            "errorType": exc.error_type,
+            "requestId": request_id,
+            "stackTrace": exc.trace,
+        }
+    return {
+        "errorMessage": str(exc),
+        "errorType": type(exc).__name__,
+        "requestId": request_id,
+        "stackTrace": _user_frames(exc.__traceback__),
+    }
+
+
+def _log_error(error: dict[str, Any]) -> None:
+    """Write the error to the log stream the way AWS's runtime does, with the traceback."""
+    lines = [f"[ERROR] {error['errorType']}: {error['errorMessage']}"]
+    if error["stackTrace"]:
+        lines.append("Traceback (most recent call last):")
+        lines.append("".join(error["stackTrace"]).rstrip("\n"))
+    sys.stderr.write("\n".join(lines) + "\n")
+
+
+class Channel:
+    """Length-prefixed frames over the inherited socket; blocking, one request at a time."""
+
+    def __init__(self, fd: int) -> None:
+        self.sock = socket.socket(fileno=fd)
+
+    def send(self, tag: bytes, body: bytes) -> None:
+        self.sock.sendall((len(body) + 1).to_bytes(4, "big") + tag + body)
+
+    def receive(self) -> bytes | None:
+        header = self._read(4)
+        return None if header is None else self._read(int.from_bytes(header, "big"))
+
+    def _read(self, size: int) -> bytes | None:
+        buf = bytearray(size)
+        view = memoryview(buf)
+        got = 0
+        while got < size:
+            n = self.sock.recv_into(view[got:])
+            if n == 0:
+                return None  # the parent is gone: end this environment
+            got += n
+        return bytes(buf)
+
+
+def _trace_id() -> str:
+    # AWS: the runtime sets _X_AMZN_TRACE_ID for each invocation (aws-fidelity §13).
+    root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
+    return f"Root={root};Parent={os.urandom(8).hex()};Sampled=0"
+
+
+def _invoke(
+    handler: Callable[[Any, LambdaContext], Any], request: dict[str, Any], arn: str
+) -> tuple[bytes, bytes]:
+    request_id = request["id"]
+    _request_id[0] = request_id
+    os.environ["_X_AMZN_TRACE_ID"] = _trace_id()
+    context = LambdaContext(request_id, time.monotonic() + request["ms"] / 1000, arn)
+    try:
+        result = handler(request["event"], context)
+    except Exception as exc:
+        error = _error_object(exc, request_id)
+        _log_error(error)
+        return b"e", json.dumps(error).encode()
+    try:
+        return b"o", json.dumps(result, default=_json_default, ensure_ascii=False).encode()
+    except (TypeError, ValueError, OverflowError) as exc:
+        error = {
+            "errorMessage": f"Unable to marshal response: {exc}",
+            "errorType": MARSHAL_ERROR,
+            "requestId": request_id,
+            "stackTrace": [],
+        }
+        _log_error(error)
+        return b"e", json.dumps(error).encode()
+
+
+def main(argv: list[str]) -> None:
+    fd, handler_spec, code_root, arn = int(argv[0]), argv[1], argv[2], argv[3]
+    started = time.perf_counter()
+    _isolate(code_root, argv[4:])
+    channel = Channel(fd)
+    _install_log_handler()
+    init_error: dict[str, Any] | None = None
+    try:
+        handler = _load_handler(handler_spec)
+    except Exception as exc:
+        init_error = _error_object(exc, "")
+        _log_error(init_error)
+    info = {
+        "init_ms": (time.perf_counter() - started) * 1000,
+        "python": "{}.{}.{}".format(*sys.version_info[:3]),
+        "failed": init_error is not None,
+    }
+    channel.send(b"r", json.dumps(info).encode())
+    while True:
+        frame = channel.receive()
+        if frame is None:
+            return
+        request = json.loads(frame)
+        if init_error is not None:
+            # AWS: a failed init is reported to the invoke and the environment is reset,
+            # so the next invoke imports the module again (aws-fidelity §13).
+            init_error["requestId"] = request["id"]
+            channel.send(b"e", json.dumps(init_error).encode())
+            return
+        tag, body = _invoke(handler, request, arn)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        channel.send(tag, body)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

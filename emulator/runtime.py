@@ -1,0 +1,366 @@
+"""The local stack as one object: `async with Emulator(template) as emu:` serves it all.
+
+Entering starts the services in dependency order and returns once the WebSocket
+gateway accepts connections; leaving stops accepting, closes sockets with 1001, drains
+in-flight invocations, then stops pollers, workers and moto (style.md §9). One place
+owns every task, so nothing outlives the stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emulator.clock import SYSTEM_CLOCK, Clock
+from emulator.endpoints import Endpoints
+from emulator.logs import SERVICE, emit
+from emulator.runner.base import FunctionRunner, Invocation
+from emulator.template.model import Template
+
+
+@dataclass(frozen=True, slots=True)
+class EmulatorOptions:
+    host: str = "127.0.0.1"
+    port: int = 0  # WebSocket gateway; 0 = a free port
+    http_port: int = 0  # @connections, HTTP API, Lambda Invoke API, web client; 0 = free
+    reload: bool = False  # restart workers when a file under a code root changes
+    idle_timeout_s: float = 600.0  # AWS: 10 min idle (aws-fidelity §6)
+    max_duration_s: float = 7200.0  # AWS: 2 h per connection
+    ttl_interval_s: float = 1.0  # how often the TTL reaper sweeps
+    prewarm: bool = True  # start one worker per function in the background once ready
+    state_dir: Path | None = None  # CA certificates; default: a per-user cache dir
+    static_dir: Path | None = None  # web client assets served on the HTTP origin
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+
+class _RunnerRef:
+    """Lets servers that start before the runner exists hold a runner that appears later.
+
+    The runner's environment names the ports of the HTTP server and the proxy, so those
+    start first; no invocation can arrive before `set` because no client can connect yet.
+    """
+
+    def __init__(self) -> None:
+        self._runner: FunctionRunner | None = None
+
+    def set(self, runner: FunctionRunner) -> None:
+        self._runner = runner
+
+    async def invoke(
+        self, function: str, event: Mapping[str, Any], *, route: str | None = None
+    ) -> Invocation:
+        if self._runner is None:  # pragma: no cover - guarded by start-up order
+            raise RuntimeError("function runner not started")
+        return await self._runner.invoke(function, event, route=route)
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "duelctl"
+
+
+class Emulator:
+    """The whole local stack for one template."""
+
+    def __init__(
+        self,
+        template: Template,
+        *,
+        options: EmulatorOptions | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        runner: FunctionRunner | None = None,
+    ) -> None:
+        self.template = template
+        self.options = options or EmulatorOptions()
+        self.clock = clock
+        self._injected_runner = runner
+        self._stack = contextlib.AsyncExitStack()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._endpoints: Endpoints | None = None
+        self.gateways: dict[str, Any] = {}  # api logical id -> WebSocketGateway
+        self.runner: Any = None
+        self.started_at = 0.0
+        self.ready_after_s = 0.0
+
+    @property
+    def endpoints(self) -> Endpoints:
+        if self._endpoints is None:
+            raise RuntimeError("the emulator is not running")
+        return self._endpoints
+
+    async def __aenter__(self) -> Emulator:
+        self.started_at = time.perf_counter()
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        self.ready_after_s = time.perf_counter() - self.started_at
+        emit(
+            SERVICE,
+            f"stack ready in {self.ready_after_s * 1000:.0f} ms",
+            ready_ms=self.ready_after_s * 1000,
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+        self._endpoints = None
+
+    async def _start(self) -> None:
+        # Imported here so `import emulator.runtime` stays cheap for the CLI's --help.
+        from emulator.gateway.server import WebSocketGateway
+        from emulator.http_server import HttpServer
+        from emulator.proxy.certs import ensure_certificates
+        from emulator.proxy.connect import ConnectProxy
+        from emulator.runner.process import ProcessRunner
+        from emulator.services.moto_server import MotoServer
+        from emulator.services.provision import provision
+
+        t = self.template
+        opts = self.options
+        state_dir = opts.state_dir or default_state_dir()
+
+        moto = MotoServer()
+        await asyncio.to_thread(moto.start)
+        self._stack.callback(moto.stop)
+        aws_url = moto.url
+
+        provisioning = asyncio.create_task(asyncio.to_thread(provision, t, aws_url))
+        certs = await asyncio.to_thread(ensure_certificates, state_dir / "certs", t.region)
+
+        runner_ref = _RunnerRef()
+        gateways = {
+            api.logical_id: WebSocketGateway(
+                api,
+                functions=t.functions,
+                runner=runner_ref,
+                region=t.region,
+                account_id=t.account_id,
+                clock=self.clock,
+                host=opts.host,
+                port=opts.port if i == 0 else 0,
+                idle_timeout_s=opts.idle_timeout_s,
+                max_duration_s=opts.max_duration_s,
+            )
+            for i, api in enumerate(t.websocket_apis)
+        }
+        self.gateways = gateways
+
+        http = HttpServer(
+            t,
+            runner=runner_ref,
+            gateways={t_api.api_id: gateways[t_api.logical_id] for t_api in t.websocket_apis},
+            aws_url=aws_url,
+            host=opts.host,
+            port=opts.http_port,
+            static_dir=opts.static_dir,
+        )
+        await http.start()
+        self._stack.push_async_callback(http.aclose)
+
+        def route(host: str) -> tuple[str, int] | None:
+            if ".execute-api." in host:
+                return ("127.0.0.1", http.port)
+            if host.endswith(".amazonaws.com"):
+                return ("127.0.0.1", moto.port)
+            return None
+
+        proxy = ConnectProxy(certs, route=route, host=opts.host)
+        await proxy.start()
+        self._stack.push_async_callback(proxy.aclose)
+
+        extra_env = {
+            "AWS_ENDPOINT_URL": aws_url,
+            "AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{http.port}",
+            "HTTPS_PROXY": proxy.url,
+            "https_proxy": proxy.url,
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+            "AWS_CA_BUNDLE": str(certs.ca_path),
+            "SSL_CERT_FILE": str(certs.ca_path),
+            "REQUESTS_CA_BUNDLE": str(certs.ca_path),
+            **opts.extra_env,
+        }
+        if self._injected_runner is not None:
+            runner: Any = self._injected_runner
+        else:
+            runner = ProcessRunner(
+                t.functions,
+                region=t.region,
+                account_id=t.account_id,
+                extra_env=extra_env,
+                clock=self.clock,
+            )
+            self._stack.push_async_callback(runner.aclose)
+        self.runner = runner
+        runner_ref.set(runner)
+
+        provisioned = await provisioning
+
+        # Pollers stop before the workers they invoke (exit stack order is LIFO).
+        tasks: list[asyncio.Task[None]] = []
+
+        async def cancel_tasks() -> None:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self._stack.push_async_callback(cancel_tasks)
+        for coro in self._service_loops(provisioned, aws_url, runner_ref):
+            tasks.append(asyncio.create_task(coro))
+        if opts.reload and self._injected_runner is None:
+            tasks.append(asyncio.create_task(self._watch(runner)))
+
+        for gw in gateways.values():
+            await gw.start()
+            self._stack.push_async_callback(gw.aclose)
+
+        if opts.prewarm and self._injected_runner is None:
+            tasks.append(asyncio.create_task(runner.prewarm()))
+
+        self._endpoints = self._build_endpoints(http.port, aws_url)
+
+    def _service_loops(self, provisioned: Any, aws_url: str, runner: FunctionRunner) -> list[Any]:
+        from emulator.services.sqs import SqsPoller
+        from emulator.services.streams import StreamPoller
+        from emulator.services.ttl import TtlReaper
+
+        t = self.template
+        loops: list[Any] = []
+        ttl_tables = [tbl for tbl in t.tables.values() if tbl.ttl_attribute]
+        marks = provisioned.ttl_marks if hasattr(provisioned, "ttl_marks") else None
+        reaper = TtlReaper(
+            aws_url, ttl_tables, clock=self.clock, interval_s=self.options.ttl_interval_s
+        )
+        if ttl_tables:
+            loops.append(reaper.run())
+        for source in t.event_sources:
+            if not source.enabled:
+                continue
+            if source.kind == "sqs":
+                poller: Any = SqsPoller(
+                    aws_url,
+                    source,
+                    t.queues[source.source],
+                    runner,
+                    region=t.region,
+                    account_id=t.account_id,
+                )
+            else:
+                poller = StreamPoller(
+                    aws_url,
+                    source,
+                    t.tables[source.source],
+                    runner,
+                    region=t.region,
+                    stream_arn=provisioned.stream_arns[source.source],
+                    ttl_marks=marks or reaper.marks,
+                    clock=self.clock,
+                )
+            loops.append(poller.run())
+        return loops
+
+    async def _watch(self, runner: Any) -> None:
+        from emulator.runner.reload import watch_code
+
+        roots = {fn.code_root for fn in self.template.functions.values()}
+        stop = asyncio.Event()
+
+        def changed(paths: set[Path]) -> None:
+            emit(SERVICE, f"code changed ({len(paths)} file(s)); functions reload on next invoke")
+            runner.update(self.template.functions, changed=None)
+
+        try:
+            await watch_code(roots, changed, stop=stop)
+        finally:
+            stop.set()
+
+    def _build_endpoints(self, http_port: int, aws_url: str) -> Endpoints:
+        t = self.template
+        ws = t.websocket_apis[0] if t.websocket_apis else None
+        first_gw = self.gateways[ws.logical_id] if ws else None
+        stage = ws.stage if ws else "local"
+
+        def named(output: str, logical: str) -> str | None:
+            if output in t.outputs:
+                return t.outputs[output].value
+            table = t.tables.get(logical)
+            return table.name if table else None
+
+        pool = next(iter(t.user_pools.values()), None)
+        client = next(iter(t.user_pool_clients.values()), None)
+        http_base = f"http://127.0.0.1:{http_port}"
+        return Endpoints(
+            target="local",
+            region=t.region,
+            stage=stage,
+            websocket_url=first_gw.url if first_gw else "",
+            management_url=f"{http_base}/{stage}",
+            http_url=http_base,
+            aws_endpoint_url=aws_url,
+            user_pool_id=pool.pool_id if pool else None,
+            user_pool_client_id=client.client_id if client else None,
+            connections_table=named("ConnectionsTableName", "ConnectionsTable"),
+            sessions_table=named("SessionsTableName", "SessionsTable"),
+        )
+
+
+@contextlib.contextmanager
+def run_in_thread(
+    template: Template, *, options: EmulatorOptions | None = None
+) -> Iterator[Endpoints]:
+    """Run an Emulator on its own event loop in a daemon thread; yield its endpoints.
+
+    For synchronous callers (pytest session fixtures, the CLI's embedded stack): under
+    pytest-asyncio a TaskGroup held across a fixture's yield would be entered and left
+    in different tasks (style.md §10), so the stack gets a loop of its own.
+    """
+    started = threading.Event()
+    box: dict[str, Any] = {}
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    async def main() -> None:
+        try:
+            async with Emulator(template, options=options) as emu:
+                box["endpoints"] = emu.endpoints
+                box["emulator"] = emu
+                started.set()
+                await stop.wait()
+        except BaseException as exc:
+            box["error"] = exc
+            started.set()
+
+    def target() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(main())
+        loop.close()
+
+    thread = threading.Thread(target=target, name="duelctl-emulator", daemon=True)
+    thread.start()
+    started.wait()
+    if "error" in box:
+        thread.join()
+        raise box["error"]
+    try:
+        yield box["endpoints"]
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=30)
+
+
+def temp_state_dir() -> Path:
+    """A throwaway state dir for tests that must not share the user's cache."""
+    return Path(tempfile.mkdtemp(prefix="duelctl-"))
+
+
+__all__ = ["Emulator", "EmulatorOptions", "run_in_thread"]

@@ -1,0 +1,44 @@
+"""boto3 clients for the local moto server, shared by provisioning, reaper and pollers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+# moto accepts any credentials; these are the ones its docs use. Fixed, so nothing here
+# ever picks up the developer's real AWS credentials from the environment.
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+_CONFIG = Config(
+    retries={"max_attempts": 2, "mode": "standard"},
+    connect_timeout=5,
+    read_timeout=60,  # above SQS's 20 s maximum long poll
+    max_pool_connections=20,
+)
+
+
+def client(service: str, aws_url: str, region: str) -> Any:
+    """A boto3 client for `service` at the moto server `aws_url`.
+
+    Each call builds its own Session: boto3's default session is not thread-safe, and
+    these clients are created from worker threads.
+    """
+    session: Any = boto3.session.Session()  # Any: boto3's stubs overload per service
+    return session.client(
+        service,
+        endpoint_url=aws_url,
+        region_name=region,
+        config=_CONFIG,
+        aws_access_key_id=CREDENTIALS["aws_access_key_id"],
+        aws_secret_access_key=CREDENTIALS["aws_secret_access_key"],
+    )
+
+
+def region_of_arn(arn: str) -> str:
+    """'us-east-1' from 'arn:aws:dynamodb:us-east-1:123456789012:table/x'."""
+    parts = arn.split(":")
+    if len(parts) < 6 or not parts[3]:
+        raise ValueError(f"not a regional ARN: {arn!r}")
+    return parts[3]

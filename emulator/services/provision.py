@@ -1,0 +1,352 @@
+"""Create the template's tables, queues and user pools in moto, as CloudFormation would.
+
+Everything goes through boto3 against the moto server (real request parsing), except
+one step only moto's own objects allow: Cognito ids. The model fixes the user pool and
+client ids at load time (model.py, "PhysicalIds"), moto invents random ones, so after
+creating a pool or client we re-key moto's in-process object to the model's id. That
+is why `provision` must run in the process that hosts the `MotoServer`.
+
+Provisioning is idempotent: after a hot reload it adds what is missing (tables, GSIs,
+streams, TTL, queues, pools, clients), updates queue attributes and keeps all data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from emulator.logs import SERVICE, emit
+from emulator.services.aws import client
+from emulator.template.model import (
+    Index,
+    KeyAttr,
+    Queue,
+    Table,
+    Template,
+    UserPool,
+    UserPoolClient,
+)
+
+# CloudFormation UserPool properties that CreateUserPool takes under the same name
+# (AWS::Cognito::UserPool reference). UserPoolName becomes PoolName.
+_USER_POOL_PARAMS = (
+    "AccountRecoverySetting",
+    "AdminCreateUserConfig",
+    "AliasAttributes",
+    "AutoVerifiedAttributes",
+    "DeletionProtection",
+    "DeviceConfiguration",
+    "EmailConfiguration",
+    "EmailVerificationMessage",
+    "EmailVerificationSubject",
+    "LambdaConfig",
+    "MfaConfiguration",
+    "Policies",
+    "Schema",
+    "SmsAuthenticationMessage",
+    "SmsConfiguration",
+    "SmsVerificationMessage",
+    "UserAttributeUpdateSettings",
+    "UserPoolAddOns",
+    "UserPoolTags",
+    "UsernameAttributes",
+    "UsernameConfiguration",
+    "VerificationMessageTemplate",
+)
+
+
+class ProvisionError(RuntimeError):
+    """A resource could not be created as the template describes (names it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Provisioned:
+    """What exists in moto after `provision`, keyed by logical id."""
+
+    stream_arns: Mapping[str, str]  # table logical id -> moto's LatestStreamArn
+    table_names: Mapping[str, str]
+    queue_urls: Mapping[str, str]  # the model's AWS-style URL (moto resolves by name)
+    user_pool_ids: Mapping[str, str]
+    user_pool_client_ids: Mapping[str, str]
+    created: tuple[str, ...] = field(default=())  # logical ids created by this call
+
+
+def provision(template: Template, aws_url: str) -> Provisioned:
+    """Create (or complete) every table, queue, user pool and client of `template`.
+
+    Blocking; call it through `asyncio.to_thread` from async code.
+    """
+    created: list[str] = []
+    region = template.region
+    ddb = client("dynamodb", aws_url, region)
+    stream_arns: dict[str, str] = {}
+    for table in template.tables.values():
+        arn = _ensure_table(ddb, table, created)
+        if arn:
+            stream_arns[table.logical_id] = arn
+
+    sqs = client("sqs", aws_url, region)
+    _ensure_queues(sqs, template.queues, created)
+
+    if template.user_pools or template.user_pool_clients:
+        idp = client("cognito-idp", aws_url, region)
+        for pool in template.user_pools.values():
+            _ensure_user_pool(idp, pool, created)
+        for app_client in template.user_pool_clients.values():
+            owner = template.user_pools.get(app_client.pool)
+            if owner is None:
+                raise ProvisionError(
+                    f"{app_client.logical_id}: user pool {app_client.pool!r} is not in the template"
+                )
+            _ensure_user_pool_client(idp, owner, app_client, created)
+
+    emit(
+        SERVICE,
+        f"provisioned {len(created)} new resource(s)"
+        + (f": {', '.join(created)}" if created else ""),
+        created=created,
+    )
+    return Provisioned(
+        stream_arns=MappingProxyType(stream_arns),
+        table_names=MappingProxyType({t.logical_id: t.name for t in template.tables.values()}),
+        queue_urls=MappingProxyType({q.logical_id: q.url for q in template.queues.values()}),
+        user_pool_ids=MappingProxyType(
+            {p.logical_id: p.pool_id for p in template.user_pools.values()}
+        ),
+        user_pool_client_ids=MappingProxyType(
+            {c.logical_id: c.client_id for c in template.user_pool_clients.values()}
+        ),
+        created=tuple(created),
+    )
+
+
+# ---------------------------------------------------------------------- DynamoDB
+
+
+def _key_schema(hash_key: KeyAttr, range_key: KeyAttr | None) -> list[dict[str, str]]:
+    schema = [{"AttributeName": hash_key.name, "KeyType": "HASH"}]
+    if range_key is not None:
+        schema.append({"AttributeName": range_key.name, "KeyType": "RANGE"})
+    return schema
+
+
+def _projection(index: Index) -> dict[str, Any]:
+    projection = dict(index.projection) or {"ProjectionType": "ALL"}
+    if "NonKeyAttributes" in projection:
+        projection["NonKeyAttributes"] = list(projection["NonKeyAttributes"])  # type: ignore[call-overload]
+    return projection
+
+
+def _index_spec(index: Index) -> dict[str, Any]:
+    return {
+        "IndexName": index.name,
+        "KeySchema": _key_schema(index.hash_key, index.range_key),
+        "Projection": _projection(index),
+    }
+
+
+def _attribute_definitions(table: Table, indexes: tuple[Index, ...]) -> list[dict[str, str]]:
+    attrs: dict[str, str] = {}
+    keys = [table.hash_key, table.range_key]
+    for index in indexes:
+        keys += [index.hash_key, index.range_key]
+    for key in keys:
+        if key is not None:
+            attrs.setdefault(key.name, key.type)
+    return [{"AttributeName": n, "AttributeType": t} for n, t in attrs.items()]
+
+
+def _ensure_table(ddb: Any, table: Table, created: list[str]) -> str | None:
+    """Create or complete `table`; return its stream ARN (None without a stream)."""
+    try:
+        desc = ddb.describe_table(TableName=table.name)["Table"]
+    except ddb.exceptions.ResourceNotFoundException:
+        desc = None
+    if desc is None:
+        params: dict[str, Any] = {
+            "TableName": table.name,
+            "KeySchema": _key_schema(table.hash_key, table.range_key),
+            "AttributeDefinitions": _attribute_definitions(
+                table, table.global_indexes + table.local_indexes
+            ),
+            "BillingMode": "PAY_PER_REQUEST",
+        }
+        if table.global_indexes:
+            params["GlobalSecondaryIndexes"] = [_index_spec(i) for i in table.global_indexes]
+        if table.local_indexes:
+            params["LocalSecondaryIndexes"] = [_index_spec(i) for i in table.local_indexes]
+        if table.stream_view_type:
+            params["StreamSpecification"] = {
+                "StreamEnabled": True,
+                "StreamViewType": table.stream_view_type,
+            }
+        desc = ddb.create_table(**params)["TableDescription"]
+        created.append(table.logical_id)
+    else:
+        desc = _complete_table(ddb, table, desc)
+
+    if table.ttl_attribute:
+        ttl = ddb.describe_time_to_live(TableName=table.name)["TimeToLiveDescription"]
+        current = (ttl.get("TimeToLiveStatus"), ttl.get("AttributeName"))
+        if current != ("ENABLED", table.ttl_attribute):
+            if current[0] == "ENABLED":
+                # AWS: a new TTL attribute means disable, then enable (aws-fidelity §7).
+                ddb.update_time_to_live(
+                    TableName=table.name,
+                    TimeToLiveSpecification={"Enabled": False, "AttributeName": current[1]},
+                )
+            ddb.update_time_to_live(
+                TableName=table.name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
+            )
+
+    if not table.stream_view_type:
+        return None
+    arn: str | None = desc.get("LatestStreamArn")
+    if not arn:
+        raise ProvisionError(f"{table.logical_id}: moto created no stream for {table.name}")
+    return arn
+
+
+def _complete_table(ddb: Any, table: Table, desc: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Add the GSIs and the stream a hot reload brought; keep items."""
+    existing = {g["IndexName"] for g in desc.get("GlobalSecondaryIndexes", [])}
+    missing = [i for i in table.global_indexes if i.name not in existing]
+    if missing:
+        ddb.update_table(
+            TableName=table.name,
+            AttributeDefinitions=_attribute_definitions(table, tuple(missing)),
+            GlobalSecondaryIndexUpdates=[{"Create": _index_spec(i)} for i in missing],
+        )
+        emit(SERVICE, f"{table.logical_id}: added index(es) {', '.join(i.name for i in missing)}")
+    spec = desc.get("StreamSpecification") or {}
+    if table.stream_view_type and not spec.get("StreamEnabled"):
+        ddb.update_table(
+            TableName=table.name,
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": table.stream_view_type},
+        )
+    elif table.stream_view_type and spec.get("StreamViewType") != table.stream_view_type:
+        emit(
+            SERVICE,
+            f"{table.logical_id}: stream view type changed; restart to apply it",
+            level=logging.WARNING,
+        )
+    if missing or (table.stream_view_type and not spec.get("StreamEnabled")):
+        fresh: Mapping[str, Any] = ddb.describe_table(TableName=table.name)["Table"]
+        return fresh
+    return desc
+
+
+# ---------------------------------------------------------------------- SQS
+
+
+def _queue_attributes(queue: Queue) -> dict[str, str]:
+    return {
+        "DelaySeconds": str(queue.delay_seconds),
+        "VisibilityTimeout": str(queue.visibility_timeout_s),
+        "MessageRetentionPeriod": str(queue.message_retention_s),
+    }
+
+
+def _ensure_queues(sqs: Any, queues: Mapping[str, Queue], created: list[str]) -> None:
+    """Create every queue, then point redrive policies at the DLQs' ARNs.
+
+    All queues exist before any RedrivePolicy is set, because SQS (and moto) refuse a
+    policy naming a queue that does not exist yet.
+    """
+    for queue in queues.values():
+        attrs = _queue_attributes(queue)
+        try:
+            sqs.get_queue_url(QueueName=queue.name)
+        except sqs.exceptions.QueueDoesNotExist:
+            if queue.fifo:
+                attrs["FifoQueue"] = "true"
+            sqs.create_queue(QueueName=queue.name, Attributes=attrs)
+            created.append(queue.logical_id)
+        else:
+            sqs.set_queue_attributes(QueueUrl=queue.url, Attributes=attrs)
+    for queue in queues.values():
+        if queue.redrive_target is None:
+            continue
+        dlq = queues.get(queue.redrive_target)
+        if dlq is None:
+            raise ProvisionError(
+                f"{queue.logical_id}: dead-letter queue {queue.redrive_target!r} "
+                "is not in the template"
+            )
+        policy = {"deadLetterTargetArn": dlq.arn, "maxReceiveCount": queue.max_receive_count or 1}
+        sqs.set_queue_attributes(
+            QueueUrl=queue.url, Attributes={"RedrivePolicy": json.dumps(policy)}
+        )
+
+
+# ---------------------------------------------------------------------- Cognito
+
+
+def _moto_pool(pool_id: str) -> tuple[Any, Any] | None:
+    """(moto backend, moto pool object) holding `pool_id` in this process, or None."""
+    from moto.cognitoidp.models import cognitoidp_backends
+
+    backend: Any
+    for _account, _region, backend in cognitoidp_backends.iter_backends():
+        found = backend.user_pools.get(pool_id)
+        if found is not None:
+            return backend, found
+    return None
+
+
+def _ensure_user_pool(idp: Any, pool: UserPool, created: list[str]) -> None:
+    if _moto_pool(pool.pool_id) is not None:
+        return
+    params = {k: pool.properties[k] for k in _USER_POOL_PARAMS if k in pool.properties}
+    moto_id = idp.create_user_pool(PoolName=pool.name, **params)["UserPool"]["Id"]
+    located = _moto_pool(moto_id)
+    if located is None:
+        raise ProvisionError(
+            f"{pool.logical_id}: user pool {moto_id} is not in this process's moto; "
+            "provision must run where the MotoServer runs"
+        )
+    backend, moto_pool = located
+    # Re-key to the model's id: moto derives `iss` and the ARN from `id`.
+    del backend.user_pools[moto_id]
+    moto_pool.id = pool.pool_id
+    moto_pool.arn = moto_pool.arn.replace(moto_id, pool.pool_id)
+    backend.user_pools[pool.pool_id] = moto_pool
+    created.append(pool.logical_id)
+
+
+def _ensure_user_pool_client(
+    idp: Any, pool: UserPool, app_client: UserPoolClient, created: list[str]
+) -> None:
+    located = _moto_pool(pool.pool_id)
+    if located is None:
+        raise ProvisionError(f"{app_client.logical_id}: user pool {pool.pool_id} does not exist")
+    _backend, moto_pool = located
+    flows = list(app_client.explicit_auth_flows)
+    if app_client.client_id in moto_pool.clients:
+        idp.update_user_pool_client(
+            UserPoolId=pool.pool_id,
+            ClientId=app_client.client_id,
+            ClientName=app_client.name,
+            ExplicitAuthFlows=flows,
+        )
+        return
+    params: dict[str, Any] = {
+        "UserPoolId": pool.pool_id,
+        "ClientName": app_client.name,
+        "GenerateSecret": app_client.generate_secret,
+    }
+    if flows:
+        params["ExplicitAuthFlows"] = flows
+    moto_id = idp.create_user_pool_client(**params)["UserPoolClient"]["ClientId"]
+    moto_client = moto_pool.clients.pop(moto_id)
+    moto_client.id = app_client.client_id
+    moto_pool.clients[app_client.client_id] = moto_client
+    created.append(app_client.logical_id)
+
+
+__all__ = ["ProvisionError", "Provisioned", "provision"]

@@ -1,0 +1,1 @@
+"""Edges of the backend: DynamoDB, SQS, @connections, JWKS and the Lambda environment."""

@@ -1,0 +1,119 @@
+"""The `Connections` table: one item per open WebSocket, keyed (userId, connectionId).
+
+A connection is live while its item exists and its `expireAt` is in the future.
+AWS: TTL deletes expired items late, within days (aws-fidelity §7), so every read
+filters on `expireAt` itself (protocol.md, "Users and authentication").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from adapters.dynamo import error_code, now_seconds, usable_key
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    user_id: str
+    connection_id: str
+    username: str
+    connected_at: str  # wire time
+    expire_at: int  # epoch seconds, the TTL attribute
+
+
+def _to_item(conn: Connection) -> dict[str, Any]:
+    return {
+        "userId": {"S": conn.user_id},
+        "connectionId": {"S": conn.connection_id},
+        "username": {"S": conn.username},
+        "connectedAt": {"S": conn.connected_at},
+        "expireAt": {"N": str(conn.expire_at)},
+    }
+
+
+def _from_item(item: dict[str, Any]) -> Connection:
+    return Connection(
+        user_id=item["userId"]["S"],
+        connection_id=item["connectionId"]["S"],
+        username=item.get("username", {}).get("S", ""),
+        connected_at=item.get("connectedAt", {}).get("S", ""),
+        expire_at=int(item["expireAt"]["N"]),
+    )
+
+
+class ConnectionsRepository:
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def put(self, conn: Connection) -> None:
+        self._client.put_item(TableName=self._table, Item=_to_item(conn))
+
+    def delete(self, user_id: str, connection_id: str) -> None:
+        self._client.delete_item(
+            TableName=self._table,
+            Key={"userId": {"S": user_id}, "connectionId": {"S": connection_id}},
+        )
+
+    def refresh(self, user_id: str, connection_id: str, expire_at: int) -> bool:
+        """Set a new `expireAt` on an existing item; False if the item is gone.
+
+        Conditional on existence so a ping never resurrects a deleted connection as a
+        half item (no username, no connectedAt).
+        """
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"userId": {"S": user_id}, "connectionId": {"S": connection_id}},
+                UpdateExpression="SET expireAt = :e",
+                ConditionExpression="attribute_exists(connectionId)",
+                ExpressionAttributeValues={":e": {"N": str(expire_at)}},
+            )
+        except ClientError as err:
+            if error_code(err) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def live(self, user_id: str, now_ms: int) -> list[Connection]:
+        """The user's live connections (none for an id that cannot exist)."""
+        if not usable_key(user_id):
+            return []
+        return self._read(
+            "query",
+            KeyConditionExpression="userId = :u",
+            ExpressionAttributeValues={
+                ":u": {"S": user_id},
+                ":now": {"N": str(now_seconds(now_ms))},
+            },
+        )
+
+    def all_live(self, now_ms: int) -> list[Connection]:
+        """Every live connection (a Scan: /online is the only caller)."""
+        now = {":now": {"N": str(now_seconds(now_ms))}}
+        return self._read("scan", ExpressionAttributeValues=now)
+
+    def _read(self, operation: str, **params: Any) -> list[Connection]:
+        call = getattr(self._client, operation)
+        found: list[Connection] = []
+        start: dict[str, Any] | None = None
+        while True:
+            page = call(
+                TableName=self._table,
+                FilterExpression="expireAt > :now",
+                ConsistentRead=True,
+                **params,
+                **({"ExclusiveStartKey": start} if start else {}),
+            )
+            found.extend(_from_item(item) for item in page.get("Items", []))
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return found
+
+
+def expire_at_from(now_ms: int, ttl_s: int) -> int:
+    """A connection's `expireAt`: now + CONNECTION_TTL_SECONDS, in epoch seconds."""
+    return now_ms // 1000 + ttl_s

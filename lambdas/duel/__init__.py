@@ -1,0 +1,1 @@
+"""The duel domain: pure rules, no AWS, no logging, no clock (style.md §6)."""

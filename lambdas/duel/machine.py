@@ -1,0 +1,365 @@
+"""The session state machine: `(session, command, now) -> transition`, as a table.
+
+Pure: no AWS, no clock, no logging. Callers pass `now_ms` and persist a transition with
+a conditional write on the `before` status; a lost race re-runs the decision on the
+session the winner wrote, so every transition happens exactly once (protocol.md,
+"Session lifecycle").
+
+    invite ──► pending ──accept──► active ──stop / duel_ended──► stopped
+                  │ reject / invite_expired / withdraw
+                  └──────────────────────────────────────────────► stopped
+
+User commands are allowed only before the state's deadline (`expiresAt` while
+pending, `endsAt` while active) and the system commands only from it on, so a late
+accept cannot beat the invite's expiry, and a late stop cannot beat the timeout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from types import MappingProxyType
+
+from duel import frames
+from duel.errors import DuelError, ErrorCode
+from duel.frames import Frame
+from duel.session import EndReason, Session, Status
+from duel.timers import Timer, TimerKind, timer_for
+from duel.times import ceil_seconds, iso
+
+# protocol.md: expireAt = deadline + 300 while pending/active, end time + 86400 once stopped.
+LIVE_TTL_MARGIN_S = 300
+STOPPED_TTL_S = 86400
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """The template parameters that shape a session (protocol.md, "Settings")."""
+
+    invite_timeout_s: int
+    duel_s: int
+    start_lead_s: int
+
+
+class Command(StrEnum):
+    INVITE = "invite"
+    ACCEPT = "accept"
+    REJECT = "reject"
+    WITHDRAW = "withdraw"
+    STOP = "stop"
+    INVITE_EXPIRED = "invite_expired"
+    DUEL_ENDED = "duel_ended"
+
+
+class Role(Enum):
+    """Who may issue a command."""
+
+    INVITER = "userA"
+    INVITEE = "userB"
+    EITHER = "either"
+    SYSTEM = "system"  # a timer or the TTL backstop, only once the deadline has passed
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    source: Status | None
+    target: Status
+    role: Role
+    end_reason: EndReason | None
+    frame: Callable[[Session], Frame] | None  # what both users get; None: invite (per-user)
+
+
+def _ended_by(session: Session) -> str:
+    if session.ended_by is None:
+        raise ValueError(f"session {session.session_id} was not ended by a user")
+    return session.ended_by
+
+
+TRANSITIONS: Mapping[tuple[Status | None, Command], Rule] = MappingProxyType(
+    {
+        (None, Command.INVITE): Rule(None, Status.PENDING, Role.INVITER, None, None),
+        (Status.PENDING, Command.ACCEPT): Rule(
+            Status.PENDING, Status.ACTIVE, Role.INVITEE, None, frames.start_frame
+        ),
+        (Status.PENDING, Command.REJECT): Rule(
+            Status.PENDING,
+            Status.STOPPED,
+            Role.INVITEE,
+            EndReason.REJECTED,
+            lambda s: frames.rejected_frame(s.session_id, _ended_by(s)),
+        ),
+        (Status.PENDING, Command.WITHDRAW): Rule(
+            Status.PENDING,
+            Status.STOPPED,
+            Role.INVITER,
+            EndReason.WITHDRAWN,
+            lambda s: frames.stop_frame(s.session_id, _ended_by(s)),
+        ),
+        (Status.PENDING, Command.INVITE_EXPIRED): Rule(
+            Status.PENDING,
+            Status.STOPPED,
+            Role.SYSTEM,
+            EndReason.NO_RESPONSE,
+            lambda s: frames.no_response_frame(s.session_id),
+        ),
+        (Status.ACTIVE, Command.STOP): Rule(
+            Status.ACTIVE,
+            Status.STOPPED,
+            Role.EITHER,
+            EndReason.STOP,
+            lambda s: frames.stop_frame(s.session_id, _ended_by(s)),
+        ),
+        (Status.ACTIVE, Command.DUEL_ENDED): Rule(
+            Status.ACTIVE,
+            Status.STOPPED,
+            Role.SYSTEM,
+            EndReason.TIMEOUT,
+            lambda s: frames.timeout_frame(s.session_id),
+        ),
+    }
+)
+
+# The system command that ends a state once its deadline has passed.
+_DEADLINE_COMMAND: Mapping[Status, Command] = MappingProxyType(
+    {Status.PENDING: Command.INVITE_EXPIRED, Status.ACTIVE: Command.DUEL_ENDED}
+)
+_TIMER_EXPECTS: Mapping[TimerKind, Status] = MappingProxyType(
+    {TimerKind.INVITE_EXPIRY: Status.PENDING, TimerKind.DUEL_END: Status.ACTIVE}
+)
+
+
+class IllegalTransition(ValueError):
+    """A caller asked for a transition the table does not allow: a bug, not a client error."""
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A frame for every live connection of one user."""
+
+    user_id: str
+    frame: Frame
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    user_id: str
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    command: Command
+    before: Session | None  # None: the session is new
+    after: Session
+    notices: tuple[Notice, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one decision asks for: a transition to persist, an error for the sender, a timer.
+
+    All may be empty (a late timer is dropped silently) and both a transition and an
+    error may be set (a late accept gets invalid_state while the invite expires).
+    """
+
+    transition: Transition | None = None
+    error: DuelError | None = None
+    reschedule: Timer | None = None
+
+
+def deadline_ms(session: Session) -> int | None:
+    """When the current state ends by itself: `expiresAt` (pending), `endsAt` (active)."""
+    if session.status is Status.PENDING:
+        return session.expires_at_ms
+    if session.status is Status.ACTIVE:
+        return session.ends_at_ms
+    return None
+
+
+def is_engaged(session: Session | None, now_ms: int) -> bool:
+    """Whether the session still binds its users: pending or active, deadline not passed."""
+    if session is None:
+        return False
+    deadline = deadline_ms(session)
+    return deadline is not None and now_ms < deadline
+
+
+def user_status(session: Session | None, now_ms: int) -> str:
+    """`/online` status of a user whose current session is `session` (protocol.md, HTTP)."""
+    if session is None or not is_engaged(session, now_ms):
+        return "idle"
+    return "invited" if session.status is Status.PENDING else "in_duel"
+
+
+def lock_expire_at(session: Session, timing: Timing) -> int:
+    """TTL for a user lock held by `session`: past the latest moment the session can end.
+
+    An invite accepted at its last millisecond ends at expiresAt + lead + duel, so the
+    lock outlives every pending or active moment of the session without being refreshed.
+    """
+    latest_end = session.expires_at_ms + (timing.start_lead_s + timing.duel_s) * 1000
+    return ceil_seconds(latest_end) + LIVE_TTL_MARGIN_S
+
+
+def open_invite(
+    session_id: str,
+    inviter: Party,
+    invitee: Party,
+    now_ms: int,
+    timing: Timing,
+    request_id: str | None,
+) -> Transition:
+    """The new pending session, `invite_sent` for the inviter and `invite` for the invitee."""
+    rule = TRANSITIONS[(None, Command.INVITE)]
+    expires_ms = now_ms + timing.invite_timeout_s * 1000
+    session = Session(
+        session_id=session_id,
+        user_a=inviter.user_id,
+        user_b=invitee.user_id,
+        status=rule.target,
+        created_at=iso(now_ms),
+        expires_at=iso(expires_ms),
+        expire_at=ceil_seconds(expires_ms) + LIVE_TTL_MARGIN_S,
+    )
+    notices = (
+        Notice(inviter.user_id, frames.invite_sent_frame(session, invitee.username, request_id)),
+        Notice(invitee.user_id, frames.invite_frame(session, inviter.username)),
+    )
+    return Transition(Command.INVITE, None, session, notices)
+
+
+def check_invite(inviter: str, invitee: str) -> DuelError | None:
+    """self_invite, the one invite error decided without a lookup."""
+    if inviter == invitee:
+        return DuelError(ErrorCode.SELF_INVITE, "you cannot invite yourself")
+    return None
+
+
+def apply(
+    session: Session, command: Command, now_ms: int, timing: Timing, by: str | None = None
+) -> Transition:
+    """Run one transition of the table; IllegalTransition if the table forbids it.
+
+    `by` is the user issuing a user command (None for system commands).
+    """
+    rule = TRANSITIONS.get((session.status, command))
+    if rule is None or rule.frame is None:
+        raise IllegalTransition(f"{command} not allowed from {session.status}")
+    allowed = {
+        Role.INVITER: by == session.user_a,
+        Role.INVITEE: by == session.user_b,
+        Role.EITHER: by is not None and session.involves(by),
+        Role.SYSTEM: by is None,
+    }[rule.role]
+    if not allowed:
+        raise IllegalTransition(f"{command} not allowed for {by!r} on {session.session_id}")
+    deadline = deadline_ms(session)
+    overdue = deadline is not None and now_ms >= deadline
+    if overdue != (rule.role is Role.SYSTEM):
+        raise IllegalTransition(f"{command} at {iso(now_ms)} is on the wrong side of {deadline}")
+
+    if rule.target is Status.ACTIVE:
+        start_ms = now_ms + timing.start_lead_s * 1000
+        ends_ms = start_ms + timing.duel_s * 1000
+        after = dataclasses.replace(
+            session,
+            status=Status.ACTIVE,
+            start_at=iso(start_ms),
+            ends_at=iso(ends_ms),
+            expire_at=ceil_seconds(ends_ms) + LIVE_TTL_MARGIN_S,
+        )
+    else:
+        after = dataclasses.replace(
+            session,
+            status=rule.target,
+            end_reason=rule.end_reason,
+            ended_by=by,
+            expire_at=ceil_seconds(now_ms) + STOPPED_TTL_S,
+        )
+    frame = rule.frame(after)
+    notices = (Notice(after.user_a, frame), Notice(after.user_b, frame))
+    return Transition(command, session, after, notices)
+
+
+def settle(session: Session, now_ms: int, timing: Timing) -> Transition | None:
+    """End a pending or active session whose deadline has passed; None if it has not."""
+    command = _DEADLINE_COMMAND.get(session.status)
+    if command is None or is_engaged(session, now_ms):
+        return None
+    return apply(session, command, now_ms, timing)
+
+
+def _not_found() -> Outcome:
+    # protocol.md: existence is not revealed to users outside the session.
+    return Outcome(error=DuelError(ErrorCode.NOT_FOUND, "no such session"))
+
+
+def _invalid_state(message: str, transition: Transition | None = None) -> Outcome:
+    return Outcome(transition=transition, error=DuelError(ErrorCode.INVALID_STATE, message))
+
+
+def answer(
+    session: Session | None, user_id: str, accept: bool, now_ms: int, timing: Timing
+) -> Outcome:
+    """A `response` from `user_id`: accept or reject, or the first error that applies."""
+    if session is None or not session.involves(user_id):
+        return _not_found()
+    if user_id == session.user_a:
+        return Outcome(error=DuelError(ErrorCode.FORBIDDEN, "only the invitee can answer"))
+    expired = settle(session, now_ms, timing)
+    if expired is not None:
+        return _invalid_state("the invite is no longer pending", expired)
+    if session.status is not Status.PENDING:
+        return _invalid_state("the invite is no longer pending")
+    command = Command.ACCEPT if accept else Command.REJECT
+    return Outcome(transition=apply(session, command, now_ms, timing, by=user_id))
+
+
+def stop(session: Session | None, user_id: str, now_ms: int, timing: Timing) -> Outcome:
+    """A `stop` from `user_id`: withdraw a pending invite (inviter) or stop an active duel."""
+    if session is None or not session.involves(user_id):
+        return _not_found()
+    if session.status is Status.PENDING and user_id == session.user_b:
+        return Outcome(
+            error=DuelError(ErrorCode.FORBIDDEN, "decline a pending invite with response")
+        )
+    ended = settle(session, now_ms, timing)
+    if ended is not None:
+        return _invalid_state("the session has already ended", ended)
+    if session.status is Status.STOPPED:
+        return _invalid_state("the session has already stopped")
+    command = Command.WITHDRAW if session.status is Status.PENDING else Command.STOP
+    return Outcome(transition=apply(session, command, now_ms, timing, by=user_id))
+
+
+def on_timer(session: Session | None, timer: Timer, now_ms: int, timing: Timing) -> Outcome:
+    """A timer message: end the session if it is still in the expected state and due.
+
+    Early (chained past 900 s, or delivered ahead of time): re-enqueue for the session's
+    own deadline. Late or duplicate (session gone or already moved on): drop silently.
+    """
+    if session is None or session.status is not _TIMER_EXPECTS[timer.kind]:
+        return Outcome()
+    ended = settle(session, now_ms, timing)
+    if ended is not None:
+        return Outcome(transition=ended)
+    return Outcome(reschedule=timer_for(session))
+
+
+def on_ttl_removed(session: Session | None) -> tuple[Notice, ...]:
+    """Notices for a session DynamoDB TTL deleted before any timer ended it (the backstop).
+
+    Still pending: the invite went unanswered (`no_response`); still active: the duel
+    ran out (`timeout`); stopped (or not a session): nothing to say.
+    """
+    if session is None:
+        return ()
+    command = _DEADLINE_COMMAND.get(session.status)
+    if command is None:
+        return ()
+    rule = TRANSITIONS[(session.status, command)]
+    assert rule.frame is not None
+    frame = rule.frame(session)
+    return (Notice(session.user_a, frame), Notice(session.user_b, frame))

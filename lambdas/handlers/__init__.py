@@ -1,0 +1,1 @@
+"""Lambda entry points named by template.yaml (`handlers.<name>.handle`)."""

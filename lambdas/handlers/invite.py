@@ -1,0 +1,49 @@
+"""invite: open a pending session between the sender and an online, idle user.
+
+Errors in protocol order: bad_request, self_invite, user_offline, user_busy.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from adapters import deps
+from adapters.effects import carry_out, reply
+from adapters.events import ws_request
+from duel.errors import DuelError, ErrorCode
+from duel.frames import error_frame
+from duel.machine import Outcome, Party, check_invite, open_invite
+from duel.messages import parse_invite, request_id_of
+
+
+def handle(event: dict[str, Any], context: object) -> dict[str, Any]:
+    d = deps.get()
+    request = ws_request(event)
+    notifier = d.notifier(request.endpoint)
+    now_ms = d.now_ms()
+    try:
+        message = parse_invite(request.body)
+        refused = check_invite(request.user_id, message.to)
+        if refused is not None:
+            raise refused
+        invitee_connections = d.connections.live(message.to, now_ms)
+        if not invitee_connections:
+            raise DuelError(ErrorCode.USER_OFFLINE, "that user is not online")
+        latest = max(invitee_connections, key=lambda c: c.connected_at)
+        transition = open_invite(
+            str(uuid.uuid4()),
+            inviter=Party(request.user_id, request.username),
+            invitee=Party(message.to, latest.username),
+            now_ms=now_ms,
+            timing=d.config.timing,
+            request_id=message.request_id,
+        )
+        settled = d.sessions.open_invite(transition, now_ms, d.config.timing)
+    except DuelError as err:
+        reply(notifier, request, error_frame(err, request_id_of(request.body)))
+        return {"statusCode": 200}
+    for ended in settled:
+        carry_out(Outcome(transition=ended), d.timers, notifier, now_ms)
+    carry_out(Outcome(transition=transition), d.timers, notifier, now_ms)
+    return {"statusCode": 200}

@@ -1,0 +1,244 @@
+"""MotoServer: in-process moto with DynamoDB serialized and SQS long polls emulated.
+
+The race test is the reason the server exists in this form: moto evaluates conditions
+and writes without a lock, so threads racing the same `pending -> active` update can
+all win (see race_without_lock.py in this directory for the demonstration). Through
+MotoServer exactly one wins, every time.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from emulator.services.moto_server import MotoServer
+
+ROOT = Path(__file__).resolve().parents[3]
+TRIALS = 40
+THREADS = 8
+
+
+def _clients(url: str, n: int) -> list[Any]:
+    config = Config(retries={"max_attempts": 1}, max_pool_connections=n)
+    return [
+        boto3.session.Session().client(
+            "dynamodb",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=config,
+        )
+        for _ in range(n)
+    ]
+
+
+def test_conditional_update_race_has_exactly_one_winner(
+    moto: MotoServer, ddb: Any, build: Any
+) -> None:
+    """Threads racing pending -> active through real boto3: one winner per trial."""
+    table = build.name("race")
+    ddb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    clients = _clients(moto.url, THREADS)
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # widen moto's read-check-write window, as in the demo
+    try:
+        for trial in range(TRIALS):
+            key = {"pk": {"S": f"session-{trial}"}}
+            ddb.put_item(TableName=table, Item={**key, "status": {"S": "pending"}})
+            winners: list[int] = []
+            losers: list[str] = []
+            barrier = threading.Barrier(THREADS)
+
+            def attempt(
+                i: int,
+                key: dict[str, Any] = key,
+                barrier: threading.Barrier = barrier,
+                winners: list[int] = winners,
+                losers: list[str] = losers,
+            ) -> None:
+                barrier.wait()
+                try:
+                    clients[i].update_item(
+                        TableName=table,
+                        Key=key,
+                        UpdateExpression="SET #s = :a, winner = :w",
+                        ConditionExpression="#s = :p",
+                        ExpressionAttributeNames={"#s": "status"},
+                        ExpressionAttributeValues={
+                            ":a": {"S": "active"},
+                            ":p": {"S": "pending"},
+                            ":w": {"N": str(i)},
+                        },
+                        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    )
+                    winners.append(i)
+                except ClientError as exc:
+                    losers.append(exc.response["Error"]["Code"])
+
+            threads = [threading.Thread(target=attempt, args=(i,)) for i in range(THREADS)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert len(winners) == 1, f"trial {trial}: winners {winners}"
+            assert losers == ["ConditionalCheckFailedException"] * (THREADS - 1)
+            item = ddb.get_item(TableName=table, Key=key)["Item"]
+            assert item["winner"] == {"N": str(winners[0])}
+    finally:
+        sys.setswitchinterval(old_interval)
+
+
+def test_url_and_port_name_the_listening_socket(moto: MotoServer) -> None:
+    """url is http://127.0.0.1:<port> and moto answers there."""
+    assert moto.url == f"http://127.0.0.1:{moto.port}"
+    assert moto.port > 0
+    with urllib.request.urlopen(f"{moto.url}/moto-api/data.json") as reply:
+        assert reply.status == 200
+
+
+def test_a_second_server_shares_moto_state_and_stop_is_idempotent(
+    moto: MotoServer, ddb: Any, build: Any
+) -> None:
+    """A server started while another runs sees the same resources; stop twice is fine."""
+    table = build.name("shared")
+    ddb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    second = MotoServer()
+    second.start()
+    try:
+        assert second.port != moto.port
+        other = _clients(second.url, 1)[0]
+        assert table in other.list_tables()["TableNames"]
+    finally:
+        second.stop()
+        second.stop()
+    with pytest.raises(RuntimeError):
+        _ = second.url
+    assert table in ddb.list_tables()["TableNames"]  # the first server is unaffected
+
+
+def test_first_start_in_a_process_wipes_moto_state() -> None:
+    """A server started after all others stopped begins with no resources."""
+    script = """
+import boto3
+from emulator.services.moto_server import MotoServer
+
+def tables(url):
+    c = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1",
+                     aws_access_key_id="testing", aws_secret_access_key="testing")
+    return c, c.list_tables()["TableNames"]
+
+with MotoServer() as a:
+    c, _ = tables(a.url)
+    c.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                   AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                   BillingMode="PAY_PER_REQUEST")
+    print(tables(a.url)[1])
+with MotoServer() as b:
+    print(tables(b.url)[1])
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    ).stdout.splitlines()
+    assert out == ["['t']", "[]"]
+
+
+def test_delayed_message_is_not_received_early_and_long_poll_returns_it(
+    sqs: Any, build: Any
+) -> None:
+    """DelaySeconds hides a message; a long poll started before it is due returns it."""
+    url = sqs.create_queue(QueueName=build.name("delay"))["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=1)
+    assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages", []) == []
+    got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5, AttributeNames=["All"])
+    [message] = got["Messages"]
+    assert message["Body"] == "later"
+    attrs = message["Attributes"]
+    assert int(attrs["ApproximateFirstReceiveTimestamp"]) - int(attrs["SentTimestamp"]) >= 1000
+
+
+def test_long_poll_wakes_for_a_message_sent_meanwhile(sqs: Any, build: Any) -> None:
+    """A waiting receive does not block senders and returns their message."""
+    url = sqs.create_queue(QueueName=build.name("wake"))["QueueUrl"]
+    result: dict[str, Any] = {}
+
+    def receive() -> None:
+        result.update(sqs.receive_message(QueueUrl=url, WaitTimeSeconds=10))
+
+    waiter = threading.Thread(target=receive)
+    waiter.start()
+    sqs.send_message(QueueUrl=url, MessageBody="now")
+    waiter.join(timeout=15)
+    assert [m["Body"] for m in result["Messages"]] == ["now"]
+
+
+def test_queue_default_wait_time_applies_without_wait_parameter(sqs: Any, build: Any) -> None:
+    """ReceiveMessageWaitTimeSeconds on the queue makes a plain receive long-poll."""
+    url = sqs.create_queue(
+        QueueName=build.name("default-wait"),
+        Attributes={"ReceiveMessageWaitTimeSeconds": "5"},
+    )["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="soon", DelaySeconds=1)
+    got = sqs.receive_message(QueueUrl=url)
+    assert [m["Body"] for m in got["Messages"]] == ["soon"]
+
+
+def test_invalid_wait_time_still_gets_aws_error(sqs: Any, build: Any) -> None:
+    """Out-of-range WaitTimeSeconds reaches moto, which answers InvalidParameterValue."""
+    url = sqs.create_queue(QueueName=build.name("bad-wait"))["QueueUrl"]
+    with pytest.raises(ClientError) as info:
+        sqs.receive_message(QueueUrl=url, WaitTimeSeconds=25)
+    assert info.value.response["Error"]["Code"] == "InvalidParameterValue"
+
+
+def test_stop_ends_a_pending_long_poll() -> None:
+    """Stopping the server answers a waiting receive instead of holding it for 20 s."""
+    server = MotoServer()
+    server.start()
+    sqs = boto3.session.Session().client(
+        "sqs",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    url = sqs.create_queue(QueueName=f"stop-wait-{time.time_ns()}")["QueueUrl"]
+    done = threading.Event()
+    result: dict[str, Any] = {}
+
+    def receive() -> None:
+        result.update(sqs.receive_message(QueueUrl=url, WaitTimeSeconds=20))
+        done.set()
+
+    waiter = threading.Thread(target=receive, daemon=True)
+    waiter.start()
+    while server.long_polls_waiting == 0 and waiter.is_alive():
+        time.sleep(0.01)  # until the receive is waiting inside the server
+    server.stop()
+    assert done.wait(10)
+    assert result.get("Messages", []) == []

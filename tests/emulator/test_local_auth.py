@@ -1,0 +1,153 @@
+"""The web client's local sign-in against a real moto server (no mocks)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import boto3
+import jwt
+import pytest
+
+from emulator.local_auth import LocalAuthError, issue_local_token, token_endpoint
+from emulator.services.moto_server import MotoServer
+
+REGION = "us-east-1"
+# template.yaml's UserPool policy (moto's default policy would refuse the local password).
+TEMPLATE_PASSWORD_POLICY = {
+    "PasswordPolicy": {
+        "MinimumLength": 8,
+        "RequireLowercase": False,
+        "RequireNumbers": False,
+        "RequireSymbols": False,
+        "RequireUppercase": False,
+    }
+}
+
+
+@dataclass(frozen=True)
+class Pool:
+    aws_url: str
+    pool_id: str
+    client_id: str
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[Pool]:
+    """A moto server with one pool and an app client that allows admin password auth."""
+    with MotoServer() as server:
+        idp = boto3.client(
+            "cognito-idp",
+            region_name=REGION,
+            endpoint_url=server.url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        pool_id = idp.create_user_pool(
+            PoolName=f"web-{uuid.uuid4().hex[:8]}",
+            Policies=TEMPLATE_PASSWORD_POLICY,
+        )["UserPool"]["Id"]
+        client_id = idp.create_user_pool_client(
+            UserPoolId=pool_id,
+            ClientName="web",
+            ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        )["UserPoolClient"]["ClientId"]
+        yield Pool(server.url, pool_id, client_id)
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+async def test_new_user_is_created_and_signed_in(pool: Pool) -> None:
+    """A first sign-in creates the user and returns a pool token naming it."""
+    name = _name("ada")
+    result = await issue_local_token(pool.aws_url, pool.pool_id, pool.client_id, REGION, name)
+    claims = jwt.decode(result["idToken"], options={"verify_signature": False})
+    assert result["username"] == name == claims["cognito:username"]
+    assert result["userId"] == claims["sub"]
+    assert claims["token_use"] == "id"
+    assert claims["aud"] == pool.client_id
+    assert claims["iss"].endswith(f"/{pool.pool_id}")
+
+
+async def test_second_sign_in_keeps_the_same_user(pool: Pool) -> None:
+    """Signing in again returns a token for the same `sub`, not a new user."""
+    name = _name("bo")
+    first = await issue_local_token(pool.aws_url, pool.pool_id, pool.client_id, REGION, name)
+    second = await issue_local_token(pool.aws_url, pool.pool_id, pool.client_id, REGION, name)
+    assert first["userId"] == second["userId"]
+
+
+async def test_user_made_elsewhere_with_other_password_can_sign_in(pool: Pool) -> None:
+    """A user another tool created with its own password still gets a token."""
+    name = _name("cy")
+    idp = boto3.client(
+        "cognito-idp",
+        region_name=REGION,
+        endpoint_url=pool.aws_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    idp.admin_create_user(UserPoolId=pool.pool_id, Username=name, MessageAction="SUPPRESS")
+    idp.admin_set_user_password(
+        UserPoolId=pool.pool_id, Username=name, Password="some-other-pass", Permanent=True
+    )
+    result = await issue_local_token(pool.aws_url, pool.pool_id, pool.client_id, REGION, name)
+    assert result["username"] == name
+
+
+@pytest.mark.parametrize("bad", ["", "two words", "tab\there", "x" * 129])
+async def test_bad_username_is_refused_before_cognito(pool: Pool, bad: str) -> None:
+    """A name Cognito would refuse raises LocalAuthError with status 400."""
+    with pytest.raises(LocalAuthError) as info:
+        await issue_local_token(pool.aws_url, pool.pool_id, pool.client_id, REGION, bad)
+    assert info.value.status == 400
+
+
+async def test_endpoint_answers_token_json(pool: Pool) -> None:
+    """POST /_local/token's body handler answers 200 with the token dict."""
+    name = _name("di")
+    status, body = await token_endpoint(
+        json.dumps({"username": name}).encode(),
+        aws_url=pool.aws_url,
+        pool_id=pool.pool_id,
+        client_id=pool.client_id,
+        region=REGION,
+    )
+    assert status == 200
+    assert set(body) == {"idToken", "userId", "username"}
+    assert body["username"] == name
+
+
+@pytest.mark.parametrize(
+    "raw", [b"", b"not json", b"[]", b'{"user": "x"}', b'{"username": 7}', b'{"username": "a b"}']
+)
+async def test_endpoint_answers_400_with_message(pool: Pool, raw: bytes) -> None:
+    """A malformed body or name gets 400 and a readable message."""
+    status, body = await token_endpoint(
+        raw,
+        aws_url=pool.aws_url,
+        pool_id=pool.pool_id,
+        client_id=pool.client_id,
+        region=REGION,
+    )
+    assert status == 400
+    assert isinstance(body["message"], str) and body["message"]
+
+
+async def test_endpoint_answers_502_when_cognito_is_unreachable(pool: Pool) -> None:
+    """An unreachable local AWS endpoint is a 502 naming the failure, not a crash."""
+    with MotoServer() as other:
+        dead_url = other.url
+    status, body = await token_endpoint(
+        b'{"username": "eve"}',
+        aws_url=dead_url,
+        pool_id=pool.pool_id,
+        client_id=pool.client_id,
+        region=REGION,
+    )
+    assert status == 502
+    assert "local Cognito failed" in body["message"]
