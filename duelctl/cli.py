@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.markup import escape
 from typer.core import TyperCommand
 
 from duelctl import console
@@ -167,9 +168,11 @@ def spread_overrides(args: list[str]) -> list[str]:
         arg = args[i]
         out.append(arg)
         i += 1
-        if arg == "--parameter-overrides" and i < len(args):
-            out.append(args[i])
-            i += 1
+        joined = arg.startswith("--parameter-overrides=")
+        if (arg == "--parameter-overrides" and i < len(args)) or joined:
+            if not joined:
+                out.append(args[i])
+                i += 1
             while i < len(args) and not args[i].startswith("-") and "=" in args[i]:
                 out += ["--parameter-overrides", args[i]]
                 i += 1
@@ -322,21 +325,28 @@ def simulate(
 
 # -- run ----------------------------------------------------------------------------------------
 
-RUN_EPILOG = examples(
-    "duelctl run examples/",
-    "duelctl run examples/accept_stop.yaml -v",
-    "duelctl run examples/ --embedded --junit test-artifacts/scenarios.xml",
-    "duelctl run smoke.yaml --target staging --json",
-) + (
-    "\n\n[bold]Scenario format[/] (see README, 'Scenario files')\n\n"
-    "  users: [alice, bob]        parameters: {DuelSeconds: 5}      timeout: 3s\n\n"
-    "  steps:  alice: invite bob  |  bob: accept  |  alice: stop  |  alice: ping  |  "
-    "alice: state  |  alice: send {...}\n\n"
-    "          expect bob: invite from=$alice as inv  |  expect alice, bob: start "
-    "same=startAt,endsAt within 2s\n\n"
-    "          expect alice: error self_invite  |  expect nothing for bob within 1s  |  "
-    "wait until endsAt  |  wait 1s\n\n"
-    "          connect alice#2  |  disconnect alice  |  connect alice#x token=garbage status=401"
+RUN_EPILOG = (
+    examples(
+        "duelctl run examples/",
+        "duelctl run examples/accept_stop.yaml -v",
+        "duelctl run examples/ --embedded --junit test-artifacts/scenarios.xml",
+        "duelctl run smoke.yaml --target staging --json",
+    )
+    + "\n\n[bold]Scenario format[/] (README, 'Scenario files')\n\n"
+    + "\n\n".join(
+        "  " + escape(line)
+        for line in (
+            "users: [alice, bob]   offline: [carol]   parameters: {DuelSeconds: 5}   timeout: 3s",
+            "steps:",
+            "  - alice: invite bob        (also: accept, reject, stop, ping, state, send TEXT)",
+            "  - expect bob: invite from=$alice as inv",
+            "  - expect alice, bob: start same=startAt,endsAt within 2s",
+            "  - expect alice: error self_invite",
+            "  - expect nothing for bob within 1s",
+            "  - wait until endsAt        (also: wait 1.5s)",
+            "  - connect alice#2 / disconnect alice / connect alice#x token=garbage status=401",
+        )
+    )
 )
 
 

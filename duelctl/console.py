@@ -21,7 +21,7 @@ def _width() -> int | None:
     return None if os.environ.get("COLUMNS") else 120
 
 
-out = Console(soft_wrap=False, highlight=False, width=None)
+out = Console(highlight=False, width=_width())
 err = Console(stderr=True, highlight=False, width=_width())
 
 

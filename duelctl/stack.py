@@ -25,30 +25,28 @@ FAST_PARAMETERS = {"InviteTimeoutSeconds": "2", "DuelSeconds": "5", "StartLeadSe
 
 def load_template_checked(path: Path, overrides: Mapping[str, str]) -> Any:
     """`emulator.template.load.load_template`, with template problems as TemplateInvalid."""
-    from emulator.template.load import load_template
-
     if not path.is_file():
         raise TemplateInvalid(f"{path}: no such template file")
+    from emulator.template.errors import TemplateError
+    from emulator.template.load import load_template
+
     try:
         return load_template(path, dict(overrides))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except TemplateError as exc:  # its message names the resource and what to do
         raise TemplateInvalid(f"{path}: {exc}") from None
-    except Exception as exc:
-        if type(exc).__module__.startswith("emulator.template"):
-            raise TemplateInvalid(f"{path}: {exc}") from None
-        raise
+    except OSError as exc:
+        raise TemplateInvalid(f"{path}: {exc}") from None
 
 
 def parse_overrides_checked(values: list[str]) -> dict[str, str]:
     """SAM CLI's --parameter-overrides forms -> {name: value}; bad input is a UsageError."""
+    from emulator.template.errors import TemplateError
     from emulator.template.load import parse_overrides
 
     try:
         return dict(parse_overrides(values))
-    except Exception as exc:
-        if isinstance(exc, ValueError) or type(exc).__module__.startswith("emulator.template"):
-            raise UsageError(f"--parameter-overrides: {exc}") from None
-        raise
+    except TemplateError as exc:
+        raise UsageError(f"--parameter-overrides: {exc}") from None
 
 
 def start_error(exc: OSError, port: int) -> StackStartError:

@@ -15,14 +15,14 @@ One aiohttp app on 127.0.0.1 (port 0 = a free port) with a single catch-all rout
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
 from aiohttp import web
 
 from emulator.clock import SYSTEM_CLOCK, Clock
 from emulator.httpapi.api import HttpApiHandler
-from emulator.httpapi.keys import KeyProvider
+from emulator.httpapi.keys import JwksKeyProvider, KeyProvider, StaticKeyProvider
 from emulator.httpapi.response import NOT_FOUND, HttpResult, gateway_message
 from emulator.lambda_api import LambdaInvokeApi
 from emulator.logs import SERVICE, emit
@@ -46,48 +46,33 @@ def _response(result: HttpResult) -> web.Response:
 
 
 class HttpServer:
-    """Composes the HTTP-facing parts of the emulator behind one port."""
+    """Composes the HTTP-facing parts of the emulator behind one port.
+
+    `HttpServer(template, runner=..., gateways=...)` wires everything for a template;
+    `HttpServer.compose(...)` takes ready-made parts (tests, unusual set-ups).
+    """
 
     def __init__(
         self,
-        *,
-        management: ManagementApi | None = None,
-        websocket_api_ids: Collection[str] = (),
-        http_apis: Sequence[HttpApiHandler] = (),
-        lambda_api: LambdaInvokeApi | None = None,
-        static_dir: Path | None = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
-    ) -> None:
-        self.management = management
-        self.websocket_api_ids = frozenset(websocket_api_ids)
-        self.http_apis = tuple(http_apis)
-        self.lambda_api = lambda_api
-        self.static_dir = static_dir.resolve() if static_dir is not None else None
-        self._host = host
-        self._requested_port = port
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
-
-    @classmethod
-    def from_template(
-        cls,
         template: Template,
-        runner: FunctionRunner,
         *,
-        connections: Callable[[str], ConnectionPort | None],
-        keys: KeyProvider,
+        runner: FunctionRunner,
+        gateways: Mapping[str, ConnectionPort] | Callable[[str], ConnectionPort | None],
+        aws_url: str | None = None,
+        keys: KeyProvider | None = None,
         clock: Clock = SYSTEM_CLOCK,
         static_dir: Path | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
-    ) -> HttpServer:
+    ) -> None:
         """Wire every HTTP-facing part for `template`.
 
-        `connections(api_id)` returns the gateway's port for a WebSocket API (None while it
-        is not running). `keys` supplies JWKS for the HTTP APIs' JWT authorizers, e.g.
-        `JwksKeyProvider.for_local_pools(moto_url, pool_ids)`.
+        `gateways` gives the `ConnectionPort` of each WebSocket API by api id (a mapping,
+        or a callable returning None while a gateway is not running). `keys` supplies the
+        JWKS of the HTTP APIs' JWT authorizers; by default they come from moto at
+        `aws_url` for the template's user pools (without either, every JWT is refused).
         """
+        connections = gateways.get if isinstance(gateways, Mapping) else gateways
         ws_apis = template.websocket_apis
 
         def resolve(api_id: str | None, stage: str) -> ConnectionPort | None:
@@ -100,6 +85,13 @@ class HttpServer:
             fn = template.function_by_name(name)
             return fn.logical_id if fn is not None else None
 
+        if keys is None:
+            pools = {pool.pool_id for pool in template.user_pools.values()}
+            keys = (
+                JwksKeyProvider.for_local_pools(aws_url, pools)
+                if aws_url is not None
+                else StaticKeyProvider({})
+            )
         http_apis = [
             HttpApiHandler(
                 api,
@@ -111,7 +103,7 @@ class HttpServer:
             )
             for api in template.http_apis
         ]
-        return cls(
+        self._init(
             management=ManagementApi(resolve),
             websocket_api_ids=[api.api_id for api in ws_apis],
             http_apis=http_apis,
@@ -122,6 +114,52 @@ class HttpServer:
             host=host,
             port=port,
         )
+
+    @classmethod
+    def compose(
+        cls,
+        *,
+        management: ManagementApi | None = None,
+        websocket_api_ids: Collection[str] = (),
+        http_apis: Sequence[HttpApiHandler] = (),
+        lambda_api: LambdaInvokeApi | None = None,
+        static_dir: Path | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> HttpServer:
+        """A server from ready-made parts; any part may be left out."""
+        server = cls.__new__(cls)
+        server._init(
+            management=management,
+            websocket_api_ids=websocket_api_ids,
+            http_apis=http_apis,
+            lambda_api=lambda_api,
+            static_dir=static_dir,
+            host=host,
+            port=port,
+        )
+        return server
+
+    def _init(
+        self,
+        *,
+        management: ManagementApi | None,
+        websocket_api_ids: Collection[str],
+        http_apis: Sequence[HttpApiHandler],
+        lambda_api: LambdaInvokeApi | None,
+        static_dir: Path | None,
+        host: str,
+        port: int,
+    ) -> None:
+        self.management = management
+        self.websocket_api_ids = frozenset(websocket_api_ids)
+        self.http_apis = tuple(http_apis)
+        self.lambda_api = lambda_api
+        self.static_dir = static_dir.resolve() if static_dir is not None else None
+        self._host = host
+        self._requested_port = port
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
 
     @property
     def port(self) -> int:

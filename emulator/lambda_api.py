@@ -24,7 +24,7 @@ import logging
 import re
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -85,7 +85,7 @@ class LambdaInvokeApi:
         self._resolve = resolve
         self._region = region
         self._account_id = account_id
-        self._background: set[asyncio.Task[Invocation]] = set()
+        self._background: set[asyncio.Task[Invocation | None]] = set()
 
     @staticmethod
     def matches(raw_path: str) -> bool:
@@ -131,6 +131,7 @@ class LambdaInvokeApi:
             return exc.response(request_id)
 
     async def _invoke(self, request: web.Request, request_id: str) -> web.Response:
+        payload = await request.read()  # always drained, so the connection stays reusable
         name = function_name_from_path(request.raw_path)
         if name is None or request.method != "POST":
             raise LambdaApiError(404, "UnknownOperationException", "Unknown operation")
@@ -142,7 +143,6 @@ class LambdaInvokeApi:
                 "InvalidParameterValueException",
                 f"Unsupported invocation type: {invocation_type}",
             )
-        payload = await request.read()
         limit = MAX_ASYNC_PAYLOAD if invocation_type == "Event" else MAX_SYNC_PAYLOAD
         if len(payload) > limit:
             raise LambdaApiError(
@@ -195,7 +195,8 @@ class LambdaInvokeApi:
                 f"Could not parse request body into json: {exc}",
             ) from exc
 
-    async def _run_event(self, logical_id: str, event: Mapping[str, Any] | Any) -> Invocation:
+    async def _run_event(self, logical_id: str, event: Any) -> Invocation | None:
+        """Run one `Event` invocation; failures are logged, never raised (nobody awaits it)."""
         try:
             invocation = await self._runner.invoke(logical_id, event)
         except Exception:
@@ -205,7 +206,7 @@ class LambdaInvokeApi:
                 level=logging.ERROR,
                 traceback=traceback.format_exc(),
             )
-            raise
+            return None
         if not invocation.ok:
             # AWS retries failed async invokes twice; not emulated (documented gap).
             emit(

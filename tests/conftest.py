@@ -1,13 +1,20 @@
 """Shared fixtures: one real local stack per test run (style.md §10).
 
-The stack is the real thing: moto server, the WebSocket gateway on a real socket,
-handler subprocesses, pollers. Timers are compressed through template parameters, the
-way `duelctl up --parameter-overrides` does it.
+The stack is the real thing, started the way users start it: `duelctl up` as its own
+process (moto server, the WebSocket gateway on a real socket, handler subprocesses,
+pollers). It runs out of process because moto keeps its state per process: unit tests
+that use moto's in-process `mock_aws` would otherwise reset the stack's tables under it.
+Timers are compressed with --parameter-overrides, as a user would.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,20 +28,68 @@ FAST_PARAMS = {
     "StartLeadSeconds": "1",
     "ConnectionTtlSeconds": "3600",
 }
+STARTUP_DEADLINE_S = 60.0
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+def start_stack(
+    workdir: Path, params: dict[str, str], template: Path = TEMPLATE
+) -> subprocess.Popen[bytes]:
+    """Run `duelctl up` in `workdir`; return once `.duelctl/local.json` exists."""
+    overrides = [f"{k}={v}" for k, v in params.items()]
+    log = (workdir / "up.log").open("wb")
+    env = {**os.environ, "XDG_CACHE_HOME": str(workdir / "cache")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from duelctl.cli import main; main()",
+            "up",
+            "--port",
+            "0",
+            "--http-port",
+            "0",
+            "--template",
+            str(template),
+            "--parameter-overrides",
+            *overrides,
+        ],
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    endpoints = workdir / ".duelctl" / "local.json"
+    deadline = time.monotonic() + STARTUP_DEADLINE_S
+    while not endpoints.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"duelctl up did not start:\n{(workdir / 'up.log').read_text()}")
+        time.sleep(0.05)
+    return proc
+
+
+def stop_stack(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """One emulator for the whole run, with compressed timers."""
-    from emulator.template.load import load_template
+    from emulator.endpoints import Endpoints
 
-    from emulator.runtime import EmulatorOptions, run_in_thread
-
-    options = EmulatorOptions(
-        state_dir=tmp_path_factory.mktemp("state"), ttl_interval_s=0.2, prewarm=True
-    )
-    with run_in_thread(load_template(TEMPLATE, FAST_PARAMS), options=options) as endpoints:
+    workdir = tmp_path_factory.mktemp("stack")
+    proc = start_stack(workdir, FAST_PARAMS)
+    try:
+        data = json.loads((workdir / ".duelctl" / "local.json").read_text())
+        endpoints = Endpoints.from_json(data)
         yield endpoints
+    finally:
+        stop_stack(proc)

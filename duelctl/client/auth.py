@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -18,7 +19,7 @@ import jwt
 from duelctl.errors import AuthRejected, TargetUnreachable, UsageError
 from emulator.endpoints import Endpoints
 
-LOCAL_PASSWORD = "duelctl-local-password"  # local pools only; meets the template's policy
+LOCAL_PASSWORD = "Local-Duel-Pw-2026!"  # local pools only; meets Cognito's default policy too
 PASSWORD_ENV = "DUELCTL_PASSWORD"
 
 
@@ -55,8 +56,9 @@ def _cognito(endpoints: Endpoints, *, local: bool) -> Any:
     from botocore.config import Config
 
     config = Config(connect_timeout=3, read_timeout=15, retries={"max_attempts": 2})
+    session = boto3.session.Session()  # boto3's default session is not thread-safe
     if local:
-        return boto3.client(
+        return session.client(
             "cognito-idp",
             region_name=endpoints.region,
             endpoint_url=endpoints.aws_endpoint_url,
@@ -64,7 +66,7 @@ def _cognito(endpoints: Endpoints, *, local: bool) -> Any:
             aws_secret_access_key="testing",
             config=config,
         )
-    return boto3.client("cognito-idp", region_name=endpoints.region, config=config)
+    return session.client("cognito-idp", region_name=endpoints.region, config=config)
 
 
 def _code(exc: Exception) -> str:
@@ -90,6 +92,7 @@ class CognitoTokens:
         self.password = password if password is not None else os.environ.get(PASSWORD_ENV)
         self._cache: dict[str, Identity] = {}
         self._client: Any = None
+        self._client_lock = threading.Lock()  # identity() calls token() from worker threads
         if not endpoints.user_pool_client_id or (self.local and not endpoints.user_pool_id):
             raise UsageError(
                 f"the endpoints of {endpoints.target!r} name no Cognito user pool/client"
@@ -109,8 +112,9 @@ class CognitoTokens:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            if self._client is None:
-                self._client = _cognito(self.endpoints, local=self.local)
+            with self._client_lock:
+                if self._client is None:
+                    self._client = _cognito(self.endpoints, local=self.local)
             return self._local_token(username) if self.local else self._stage_token(username)
         except ClientError as exc:
             code = _code(exc)

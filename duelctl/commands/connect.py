@@ -21,8 +21,8 @@ from rich.markup import escape
 from duelctl import console
 from duelctl.client.auth import Identity, TokenSource
 from duelctl.client.http import fetch_online
-from duelctl.client.ws import DuelSocket, Frame
-from duelctl.errors import DuelctlError, TargetUnreachable
+from duelctl.client.ws import DuelSocket, Frame, HandshakeRefused
+from duelctl.errors import AuthRejected, DuelctlError, TargetUnreachable
 from duelctl.scenario.engine import Event, parse_time
 from duelctl.scenario.parse import tokenize, unquote
 from duelctl.scenario.render import summarize
@@ -208,15 +208,32 @@ class Interactive:
                 return
             loop.call_soon_threadsafe(self.lines.put_nowait, line)
 
+    async def _drain(self, quiet_s: float = 1.0, cap_s: float = 5.0) -> None:
+        """After piped input ends, wait for replies still on their way (until 1 s of quiet)."""
+        assert self.sock is not None
+        deadline = time.monotonic() + cap_s
+        seen = len(self.sock.frames)
+        while time.monotonic() < deadline and self.sock.is_open:
+            await asyncio.sleep(quiet_s)
+            if len(self.sock.frames) == seen:
+                return
+            seen = len(self.sock.frames)
+
     async def run(self) -> int:
         self.me = await self.tokens.identity(self.username)
-        self.sock = await DuelSocket.open(
-            self.endpoints.websocket_url,
-            self.me.token,
-            self.username,
-            on_frame=self.on_frame,
-            on_close=self.on_close,
-        )
+        try:
+            self.sock = await DuelSocket.open(
+                self.endpoints.websocket_url,
+                self.me.token,
+                self.username,
+                on_frame=self.on_frame,
+                on_close=self.on_close,
+            )
+        except HandshakeRefused as exc:
+            raise AuthRejected(
+                f"{self.endpoints.websocket_url} refused {self.username}'s token "
+                f"(HTTP {exc.status} {exc.body.strip()})"
+            ) from None
         console.err.print(
             f"[green]connected[/] as [bold]{escape(self.me.username or self.username)}[/] "
             f"[dim]({self.me.user_id}) to {self.endpoints.websocket_url} — type help[/]"
@@ -233,6 +250,8 @@ class Interactive:
                         break
                 except DuelctlError as exc:
                     console.warn(str(exc))
+            if not sys.stdin.isatty() and not self.server_closed:
+                await self._drain()
         finally:
             if self.countdown is not None:
                 self.countdown.cancel()

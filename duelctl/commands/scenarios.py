@@ -32,11 +32,13 @@ def _play_and_report(
     as_json: bool,
     always_timeline: bool,
     junit: Path | None,
+    real_names: bool = False,
 ) -> int:
     human = console.err if as_json else console.out
 
     def on_result(result: Result) -> None:
-        render_result(human, result, timeline=always_timeline or not result.passed)
+        show = always_timeline or not result.passed
+        render_result(human, result, timeline=show, real_names=real_names)
 
     results = play_all(scenarios, users=users, options=options, on_result=on_result)
     if len(results) > 1:
@@ -76,5 +78,11 @@ def run_simulation(
         return {"alice": alice, "bob": bob}
 
     return _play_and_report(
-        scenarios, users=users, options=options, as_json=as_json, always_timeline=True, junit=None
+        scenarios,
+        users=users,
+        options=options,
+        as_json=as_json,
+        always_timeline=True,
+        junit=None,
+        real_names=True,
     )

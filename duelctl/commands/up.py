@@ -110,15 +110,15 @@ def run_up(
     verbose: int,
 ) -> int:
     """Load the template, refuse a second stack in this directory, serve until stopped."""
-    template_path = (template or default_template()).resolve()
-    parsed = parse_overrides_checked(overrides) if overrides else {}
-    loaded = load_template_checked(template_path, parsed)
     if local_stack_running():
         existing = endpoints_path(LOCAL)
         pid = read_stack_info(existing).get("pid", "?")
         raise StackStartError(
             f"a local stack already runs here (pid {pid}, {existing}); stop it first"
         )
+    template_path = (template or default_template()).resolve()
+    parsed = parse_overrides_checked(overrides) if overrides else {}
+    loaded = load_template_checked(template_path, parsed)
     with emulator_logs(console.err, level=logging.INFO, frames=verbose > 0):
         try:
             asyncio.run(serve(loaded, template_path, port=port, http_port=http_port, reload=reload))

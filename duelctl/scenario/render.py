@@ -71,8 +71,18 @@ def summarize(event: Event, names_by_id: dict[str, str]) -> Text:
     return Text(event.text)
 
 
-def render_timeline(console: Console, result: Result) -> None:
-    names_by_id = {uid: name for name, uid in result.user_ids.items()}
+def display_name(result: Result, who: str, real_names: bool) -> str:
+    """A connection's name in the timeline: the scenario's role, or the real username."""
+    if not real_names or not who:
+        return who
+    user, sep, tab = who.partition("#")
+    return result.users.get(user, user) + sep + tab
+
+
+def render_timeline(console: Console, result: Result, *, real_names: bool = False) -> None:
+    names_by_id = {
+        uid: display_name(result, name, real_names) for name, uid in result.user_ids.items()
+    }
     grid = Table.grid(padding=(0, 1))
     grid.add_column(justify="right", style="dim", no_wrap=True)
     grid.add_column(no_wrap=True)
@@ -80,7 +90,7 @@ def render_timeline(console: Console, result: Result) -> None:
     grid.add_column()
     for event in result.events:
         arrow, style = KIND_STYLE.get(event.kind, (" ", ""))
-        who = Text(event.who or "", style="bold")
+        who = Text(display_name(result, event.who, real_names), style="bold")
         text = summarize(event, names_by_id)
         if event.kind in ("ok", "wait", "note"):
             text.stylize(style)
@@ -118,14 +128,16 @@ def verdict_line(result: Result) -> str:
     )
 
 
-def render_result(console: Console, result: Result, *, timeline: bool) -> None:
+def render_result(
+    console: Console, result: Result, *, timeline: bool, real_names: bool = False
+) -> None:
     """The verdict line, then the timeline (if asked) and the failure (if any)."""
     if timeline:
         title = f"[bold]{escape(result.scenario.name)}[/]  [dim]{escape(result.scenario.path)}[/]"
         console.print(title)
         if result.scenario.description:
             console.print(f"[dim]{escape(result.scenario.description)}[/]")
-        render_timeline(console, result)
+        render_timeline(console, result, real_names=real_names)
     console.print(verdict_line(result), soft_wrap=True)
     render_failure(console, result)
     if timeline:

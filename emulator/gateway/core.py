@@ -684,6 +684,11 @@ class Refuse:
     def internal(cls, status: int, why: str) -> Refuse:
         return cls(status, _json_message("Internal server error"), why)
 
+    @classmethod
+    def unavailable(cls, why: str) -> Refuse:
+        """The gateway is shutting down (websockets itself answers 503 then)."""
+        return cls(503, _json_message("Service Unavailable"), why)
+
 
 @dataclass(frozen=True, slots=True)
 class Invoke:

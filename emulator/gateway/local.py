@@ -143,7 +143,7 @@ class LocalGateway:
         The id is Gone for @connections until this returns Accept (aws-fidelity §3).
         """
         if self._closing:
-            return core.Refuse(503, '{"message": "Service Unavailable"}', "gateway shutting down")
+            return core.Refuse.unavailable("gateway shutting down")
         handshake = core.Handshake.begin(
             self.deployment,
             request,
@@ -179,9 +179,8 @@ class LocalGateway:
             # socket opened; its handler may have stored the connection, so $disconnect.
             self._links.pop(connection_id, None)
             self._finish(link, link.lost or core.GOING_AWAY)
-            return core.Refuse(
-                503, '{"message": "Service Unavailable"}', "client left during $connect"
-            )
+            why = "client left during $connect" if link.lost else "gateway shutting down"
+            return core.Refuse.unavailable(why)
         link.state = "open"
         link.watchdog = asyncio.get_running_loop().create_task(self._watch(link))
         logs.emit(

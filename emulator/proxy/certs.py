@@ -49,6 +49,11 @@ class CertPaths:
     cert: Path
     key: Path
 
+    @property
+    def ca_path(self) -> Path:
+        """The CA bundle for AWS_CA_BUNDLE / SSL_CERT_FILE / REQUESTS_CA_BUNDLE."""
+        return self.ca
+
     def server_context(self) -> ssl.SSLContext:
         """A server-side TLS context presenting the leaf (HTTP/1.1 only)."""
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -70,12 +75,13 @@ def dns_names(regions: Sequence[str]) -> list[str]:
 LOOPBACK = ipaddress.IPv4Address("127.0.0.1")
 
 
-def ensure_certs(directory: Path, regions: Sequence[str] = ("us-east-1",)) -> CertPaths:
-    """Make sure `directory` holds a valid CA and leaf for `regions`; return their paths.
+def ensure_certificates(directory: Path, region: str | Sequence[str] = "us-east-1") -> CertPaths:
+    """Make sure `directory` holds a valid CA and leaf for `region`(s); return their paths.
 
     Reuses what is there when valid; re-issues only the leaf when the CA is still good.
     Concurrent callers on the same directory are serialised by a lock file.
     """
+    regions = (region,) if isinstance(region, str) else tuple(region)
     directory.mkdir(parents=True, exist_ok=True)
     paths = CertPaths(directory / CA_FILE, directory / CERT_FILE, directory / KEY_FILE)
     wanted = dns_names(regions)

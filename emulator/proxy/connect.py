@@ -22,6 +22,7 @@ import ssl
 from collections.abc import Callable
 
 from emulator.logs import SERVICE, emit
+from emulator.proxy.certs import CertPaths
 
 Backend = tuple[str, int]
 Route = Callable[[str], Backend | None]
@@ -67,18 +68,22 @@ def parse_connect_target(target: str) -> tuple[str, int] | None:
 
 
 class ConnectProxy:
-    """CONNECT proxy on 127.0.0.1 (port 0 = free) terminating TLS with `ssl_context`."""
+    """CONNECT proxy on 127.0.0.1 (port 0 = free) terminating TLS with the leaf in `tls`.
+
+    `tls` is the `CertPaths` from `ensure_certificates` (or a ready server SSLContext);
+    `route` picks the backend for each CONNECT host, e.g. `aws_route(http_port, moto_port)`.
+    """
 
     def __init__(
         self,
+        tls: CertPaths | ssl.SSLContext,
         route: Route,
-        ssl_context: ssl.SSLContext,
         *,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         self._route = route
-        self._ssl = ssl_context
+        self._ssl = tls if isinstance(tls, ssl.SSLContext) else tls.server_context()
         self._host = host
         self._port = port
         self._server: asyncio.Server | None = None
@@ -106,13 +111,14 @@ class ConnectProxy:
         """Stop listening and drop every open tunnel."""
         if self._server is not None:
             self._server.close()
+        # Aborting both ends makes every relay see EOF and return on its own; cancelling
+        # the handler tasks instead makes asyncio's stream callback log the cancellation.
         for writer in list(self._writers):
             writer.transport.abort()
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            _, pending = await asyncio.wait(list(self._tasks), timeout=1.0)
+            for task in pending:
+                task.cancel()
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
@@ -129,59 +135,63 @@ class ConnectProxy:
         if task is not None:
             self._tasks.add(task)
         self._writers.add(writer)
-        backend: asyncio.StreamWriter | None = None
+        backend: list[asyncio.StreamWriter] = []
         try:
-            backend = await self._tunnel(reader, writer)
+            await self._tunnel(reader, writer, backend)
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError, OSError) as exc:
             emit(SERVICE, f"proxy tunnel ended: {exc!r}", level=logging.DEBUG)
         finally:
-            for w in (writer, backend):
-                if w is not None:
-                    w.close()
-            self._writers.discard(writer)
+            for w in (writer, *backend):
+                w.close()
+                self._writers.discard(w)
             if task is not None:
                 self._tasks.discard(task)
 
     async def _tunnel(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> asyncio.StreamWriter | None:
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        backend: list[asyncio.StreamWriter],
+    ) -> None:
+        """Answer one CONNECT and relay the tunnel; opened backend writers go in `backend`."""
         try:
             head = await reader.readuntil(b"\r\n\r\n")
         except asyncio.LimitOverrunError:
             writer.write(_status(431, "Request Header Fields Too Large"))
-            return None
+            return
         except asyncio.IncompleteReadError:
-            return None
+            return
         request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
         parts = request_line.split()
         if len(parts) != 3:
             writer.write(_status(400, "Bad Request"))
-            return None
+            return
         method, target, _version = parts
         if method.upper() != "CONNECT":
             writer.write(_status(405, "Method Not Allowed", "Allow: CONNECT"))
-            return None
+            return
         parsed = parse_connect_target(target)
         if parsed is None:
             writer.write(_status(400, "Bad Request"))
-            return None
+            return
         host, _port = parsed
         backend_addr = self._route(host)
         if backend_addr is None:
             emit(SERVICE, f"proxy refused CONNECT {target}", level=logging.DEBUG, host=host)
             writer.write(_status(403, "Forbidden"))
-            return None
+            return
         try:
             b_reader, b_writer = await asyncio.open_connection(*backend_addr)
         except OSError as exc:
             emit(SERVICE, f"proxy backend for {host} unreachable: {exc}", level=logging.WARNING)
             writer.write(_status(502, "Bad Gateway"))
-            return None
+            return
+        backend.append(b_writer)
+        self._writers.add(b_writer)
         writer.write(_status(200, "Connection Established"))
         await writer.drain()
         await writer.start_tls(self._ssl)
         await self._relay(reader, writer, b_reader, b_writer)
-        return b_writer
 
     async def _relay(
         self,

@@ -297,6 +297,7 @@ def _invoke(
 
 def main(argv: list[str]) -> None:
     fd, handler_spec, code_root, arn = int(argv[0]), argv[1], argv[2], argv[3]
+    sys.argv[:] = [sys.argv[0]]  # AWS's runtime passes the handler no arguments
     started = time.perf_counter()
     _isolate(code_root, argv[4:])
     channel = Channel(fd)

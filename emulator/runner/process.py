@@ -57,7 +57,9 @@ BOOTSTRAP = str(Path(__file__).resolve().with_name("bootstrap.py"))
 INIT_TIMEOUT_S = 10.0
 _READ_SIZE = 256 * 1024
 _MAX_LINE = 64 * 1024  # a longer line without a newline is logged in pieces
+_MAX_INIT_LINES = 1000  # output kept for the first invocation of a worker
 
+_INVOKE_LOG = logging.getLogger(INVOKE)
 _STARTING, _IDLE, _BUSY, _DYING, _DEAD = "starting", "idle", "busy", "dying", "dead"
 
 
@@ -419,25 +421,23 @@ class _Worker:
             cold_start=call.cold,
             logs="".join(line + "\n" for line in call.logs),
         )
-        fields: dict[str, Any] = {
-            "function": fn,
-            "route": call.route,
-            "request_id": call.request_id,
-            "duration_ms": duration_ms,
-            "outcome": outcome,
-            "cold_start": call.cold,
-        }
-        if call.cold and self.init_ms is not None:
-            fields["init_ms"] = round(self.init_ms, 3)
-        if call.user is not None:
-            fields["user"] = call.user
-        cold = " (cold start)" if call.cold else ""
-        emit(
-            INVOKE,
-            f"{fn} {call.route or '-'} {outcome} {duration_ms:.1f} ms{cold}",
-            level=logging.INFO if outcome == "ok" else logging.WARNING,
-            **fields,
-        )
+        level = logging.INFO if outcome == "ok" else logging.WARNING
+        if _INVOKE_LOG.isEnabledFor(level):  # skip building the record when nobody listens
+            fields: dict[str, Any] = {
+                "function": fn,
+                "route": call.route,
+                "request_id": call.request_id,
+                "duration_ms": duration_ms,
+                "outcome": outcome,
+                "cold_start": call.cold,
+            }
+            if call.cold and self.init_ms is not None:
+                fields["init_ms"] = round(self.init_ms, 3)
+            if call.user is not None:
+                fields["user"] = call.user
+            cold = " (cold start)" if call.cold else ""
+            message = f"{fn} {call.route or '-'} {outcome} {duration_ms:.1f} ms{cold}"
+            emit(INVOKE, message, level=level, **fields)
         if not call.future.done():
             call.future.set_result(invocation)
 
@@ -489,7 +489,7 @@ class _Worker:
         call = call or self.current
         if call is not None:
             call.logs.append(text)
-        elif self.init_logs is not None:
+        elif self.init_logs is not None and len(self.init_logs) < _MAX_INIT_LINES:
             self.init_logs.append(text)
         request_id = call.request_id if call is not None else None
         emit(INVOKE, text, function=self.fn.logical_id, request_id=request_id, output=text)
@@ -608,6 +608,10 @@ class ProcessRunner:
     `extra_env` is added last to every worker's environment (the emulator's endpoints);
     `python` is the interpreter the workers run on; `clock` stamps timestamps (timeouts
     and deadlines run on real time, because the handler does).
+
+    `Invocation.duration_ms` is the handler's time as AWS's REPORT Duration counts it:
+    from sending the request to the response, without a cold start's init (that is the
+    summary log's `init_ms`) or time queued for a worker.
     """
 
     def __init__(
@@ -652,7 +656,8 @@ class ProcessRunner:
             worker, cold = pool.idle.pop(), False
         else:
             worker, cold = await pool.acquire()
-        future = worker.start(request_id, payload, fn.timeout_s, route, _user_of(event), cold)
+        user = _user_of(event) if isinstance(event, Mapping) else None
+        future = worker.start(request_id, payload, fn.timeout_s, route, user, cold)
         # If the caller gives up, the invocation still runs to its end (as in AWS) and the
         # worker returns to the pool from the callbacks, not from here.
         return await future
@@ -690,7 +695,8 @@ class ProcessRunner:
 
         Workers of `changed` functions (all if None), of functions whose model changed and
         of removed functions are retired: idle ones now, busy ones after their invoke, so
-        the next invoke imports the new code in a fresh worker.
+        the next invoke imports the new code in a fresh worker. Call it on the loop's thread
+        (watch_code's callback runs there).
         """
         new = dict(functions)
         touched = set(self._pools) if changed is None else set(changed)

@@ -8,11 +8,13 @@ an invocation already running finishes on the code it started with.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import watchfiles
 
+from emulator.logs import SERVICE, emit
 from emulator.template.model import Function
 
 
@@ -28,7 +30,8 @@ async def watch_code(
 
     watchfiles groups a burst of writes (an editor's save, a `git checkout`) into one
     call: it yields once nothing changed for `step_ms`, or after `debounce_ms` at most.
-    Roots that do not exist are skipped; with none left this waits for `stop`.
+    Roots that do not exist are skipped; with none left this waits for `stop`. An
+    exception from `on_change` is logged on SERVICE and watching goes on.
     """
     top = watch_roots(roots)
     if not top:
@@ -42,8 +45,12 @@ async def watch_code(
         step=step_ms,
     ):
         paths = {Path(path) for _, path in changes}
-        if paths:
+        if not paths:
+            continue
+        try:
             on_change(paths)
+        except Exception as exc:  # a failed reload must not end watching for the next edit
+            emit(SERVICE, f"reload failed: {exc}", level=logging.ERROR, error=repr(exc))
 
 
 def watch_roots(roots: Iterable[Path]) -> list[Path]:

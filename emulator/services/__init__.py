@@ -42,6 +42,7 @@ class Services:
         self._template: Template | None = None
         self._provisioned: Provisioned | None = None
         self._marks: TtlMarks | None = None
+        self._stream_pollers: list[Any] = []
 
     @property
     def aws_url(self) -> str:
@@ -79,6 +80,7 @@ class Services:
         if t is None or provisioned is None or marks is None:
             raise RuntimeError("call start(template) first")
         loops: list[Coroutine[Any, Any, None]] = []
+        self._stream_pollers = []
         ttl_tables = [table for table in t.tables.values() if table.ttl_attribute]
         if ttl_tables:
             reaper = TtlReaper(
@@ -104,19 +106,27 @@ class Services:
                     ).run()
                 )
             else:
-                loops.append(
-                    StreamPoller(
-                        self.aws_url,
-                        source,
-                        t.tables[source.source],
-                        runner,
-                        region=t.region,
-                        stream_arn=provisioned.stream_arns.get(source.source),
-                        ttl_marks=marks,
-                        clock=self._clock,
-                    ).run()
+                poller = StreamPoller(
+                    self.aws_url,
+                    source,
+                    t.tables[source.source],
+                    runner,
+                    region=t.region,
+                    stream_arn=provisioned.stream_arns.get(source.source),
+                    ttl_marks=marks,
+                    clock=self._clock,
                 )
+                self._stream_pollers.append(poller)
+                loops.append(poller.run())
         return loops
+
+    async def wait_ready(self) -> None:
+        """Return once every stream poller holds its shard iterators (LATEST is fixed).
+
+        Only meaningful while the coroutines from `pollers` run.
+        """
+        for poller in self._stream_pollers:
+            await poller.wait_ready()
 
     def stop(self) -> None:
         if self._moto is not None:

@@ -5,13 +5,17 @@ request serialization and moto's real request parsing. It runs as werkzeug's thr
 WSGI server in a daemon thread of this process (no subprocess, no Docker), which keeps
 start-up cheap and lets `provision` reach moto's backends directly (Cognito ids).
 
-Two wrappers make moto behave like AWS where its server mode does not:
+A WSGI middleware makes moto behave like AWS where its server mode does not:
 
 - DynamoDB (and Streams) requests run one at a time. moto's `put_item`/`update_item` read
   the item, evaluate the condition and write with no lock, so two concurrent conditional
-  writes can both win; DynamoDB guarantees one winner (aws-fidelity §10, §14).
+  writes can both win; DynamoDB guarantees one winner (aws-fidelity §10, §14;
+  reproduced by tests/emulator/services/race_without_lock.py).
+- DynamoDB Streams shard iterators expire after 15 minutes, as in AWS; moto keeps them
+  forever (a leak at 4 polls a second) and crashes on unknown ones.
 - SQS requests run one at a time too (moto's `delete_message` rebuilds the message list
-  without its lock, so a concurrent `SendMessage` can vanish), and long polling
+  without its lock, so a concurrent `SendMessage` could vanish (inferred from
+  moto/sqs/models.py, not reproduced)), and long polling
   (`WaitTimeSeconds` > 0) is done here in short locked steps: moto's own long poll
   sleeps on a condition that nothing notifies when a delayed message comes due, so it
   returned such messages up to a second late, and holding the lock through it would
@@ -40,6 +44,9 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _DYNAMODB_LOCK = threading.Lock()
 _SQS_LOCK = threading.Lock()
 _REGISTRY_LOCK = threading.Lock()
+# Bumped and notified after every SQS request that is not a long poll.
+_SQS_CHANGED = threading.Condition()
+_sqs_generation = [0]
 _running = 0
 
 # AWS: a shard iterator expires 15 minutes after it is returned (DynamoDB Streams API
@@ -47,8 +54,8 @@ _running = 0
 # 4 times a second would leak ~30 MB an hour, so old ones are dropped.
 SHARD_ITERATOR_TTL_S = 900.0
 _PRUNE_EVERY_S = 60.0
-# How often an emulated long poll looks at the queue again: the worst lateness of a
-# delayed message for a long-polling consumer.
+# How often an emulated long poll looks at the queue again when no other SQS request
+# woke it: the worst lateness of a delayed message for a long-polling consumer.
 LONG_POLL_STEP_S = 0.05
 
 
@@ -63,6 +70,12 @@ def _service_of(environ: dict[str, Any]) -> str | None:
     if not target and "/sqs/aws4_request" in auth:
         return "sqs"  # the query protocol (older SDKs)
     return None
+
+
+def _sqs_changed() -> None:
+    with _SQS_CHANGED:
+        _sqs_generation[0] += 1
+        _SQS_CHANGED.notify_all()
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:
@@ -126,9 +139,16 @@ class _FidelityMiddleware:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         service = _service_of(environ)
         if service == "dynamodb":
+            target = environ.get("HTTP_X_AMZ_TARGET", "")
+            body = b""
+            if target == "DynamoDBStreams_20120810.GetRecords":
+                body = _read_body(environ)
+                environ = _with_body(environ, body)
             with _DYNAMODB_LOCK:
+                if target == "DynamoDBStreams_20120810.GetRecords" and _unknown_iterator(body):
+                    return _expired_iterator().send(start_response)
                 captured = _Captured().run(self._app, environ)
-                if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDBStreams_"):
+                if target.startswith("DynamoDBStreams_"):
                     self._prune_shard_iterators()
             return captured.send(start_response)
         if service == "sqs":
@@ -143,22 +163,32 @@ class _FidelityMiddleware:
         poll = self._long_poll_request(environ, body)
         if poll is None:
             with _SQS_LOCK:
-                return _Captured().run(self._app, environ).send(start_response)
+                captured = _Captured().run(self._app, environ)
+            _sqs_changed()  # a send (or a visibility change) may be what a long poll awaits
+            return captured.send(start_response)
         short_body, wait_s, is_json = poll
         deadline = time.monotonic() + wait_s
         with self._count_lock:
             self.long_polls_waiting += 1
         try:
             while True:
+                with _SQS_CHANGED:
+                    seen = _sqs_generation[0]
                 with _SQS_LOCK:
                     captured = _Captured().run(self._app, _with_body(environ, short_body))
+                left = deadline - time.monotonic()
                 if (
                     not captured.status.startswith("200")
                     or _has_messages(captured.body, is_json=is_json)
-                    or time.monotonic() >= deadline
-                    or self._closing.wait(LONG_POLL_STEP_S)
+                    or left <= 0
+                    or self._closing.is_set()
                 ):
                     return captured.send(start_response)
+                # Woken by any other SQS request; else look again after a step, for
+                # delayed messages and visibility timeouts coming due.
+                with _SQS_CHANGED:
+                    if _sqs_generation[0] == seen:
+                        _SQS_CHANGED.wait(min(LONG_POLL_STEP_S, left))
         finally:
             with self._count_lock:
                 self.long_polls_waiting -= 1
@@ -211,6 +241,36 @@ class _FidelityMiddleware:
                 else:
                     alive.add(arn)
         self._iterator_births = {a: t for a, t in self._iterator_births.items() if a in alive}
+
+
+def _unknown_iterator(body: bytes) -> bool:
+    """True if a GetRecords names an iterator moto no longer (or never) had."""
+    try:
+        iterator = json.loads(body or b"{}").get("ShardIterator")
+    except (ValueError, AttributeError):
+        return False
+    from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+    backend: Any
+    for _account, _region, backend in dynamodbstreams_backends.iter_backends():
+        if iterator in backend.shard_iterators:
+            return False
+    return True
+
+
+def _expired_iterator() -> _Captured:
+    """AWS's answer to a GetRecords with an expired iterator; moto would crash (500)."""
+    reply = _Captured()
+    reply.status = "400 Bad Request"
+    reply.headers = [("Content-Type", "application/x-amz-json-1.0")]
+    reply.body = json.dumps(
+        {
+            "__type": "com.amazonaws.dynamodb.v20120810#ExpiredIteratorException",
+            "message": "Iterator expired. The iterator was created at a time more than "
+            "15 minutes ago.",
+        }
+    ).encode()
+    return reply
 
 
 def _wait_seconds(raw: object, queue_url: object, environ: dict[str, Any]) -> float | None:
@@ -351,6 +411,7 @@ class MotoServer:
         if server is None:
             return
         self._closing.set()  # emulated long polls return now
+        _sqs_changed()
         server.shutdown()
         server.server_close()
         if thread is not None:

@@ -135,9 +135,7 @@ def _key_schema(hash_key: KeyAttr, range_key: KeyAttr | None) -> list[dict[str, 
 
 
 def _projection(index: Index) -> dict[str, Any]:
-    projection = dict(index.projection) or {"ProjectionType": "ALL"}
-    if "NonKeyAttributes" in projection:
-        projection["NonKeyAttributes"] = list(projection["NonKeyAttributes"])  # type: ignore[call-overload]
+    projection: dict[str, Any] = _thaw(index.projection) or {"ProjectionType": "ALL"}
     return projection
 
 
@@ -287,6 +285,15 @@ def _ensure_queues(sqs: Any, queues: Mapping[str, Queue], created: list[str]) ->
 # ---------------------------------------------------------------------- Cognito
 
 
+def _thaw(value: object) -> Any:
+    """The model's frozen properties (MappingProxyType, tuples) as botocore's dicts/lists."""
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_thaw(v) for v in value]
+    return value
+
+
 def _moto_pool(pool_id: str) -> tuple[Any, Any] | None:
     """(moto backend, moto pool object) holding `pool_id` in this process, or None."""
     from moto.cognitoidp.models import cognitoidp_backends
@@ -302,7 +309,7 @@ def _moto_pool(pool_id: str) -> tuple[Any, Any] | None:
 def _ensure_user_pool(idp: Any, pool: UserPool, created: list[str]) -> None:
     if _moto_pool(pool.pool_id) is not None:
         return
-    params = {k: pool.properties[k] for k in _USER_POOL_PARAMS if k in pool.properties}
+    params = {k: _thaw(pool.properties[k]) for k in _USER_POOL_PARAMS if k in pool.properties}
     moto_id = idp.create_user_pool(PoolName=pool.name, **params)["UserPool"]["Id"]
     located = _moto_pool(moto_id)
     if located is None:

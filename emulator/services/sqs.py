@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
+import functools
 import json
 import logging
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -111,7 +112,11 @@ def failed_message_ids(result: object, message_ids: list[str]) -> set[str]:
 
 
 class SqsPoller:
-    """One SQS event source mapping: a queue feeding one function."""
+    """One SQS event source mapping: a queue feeding one function.
+
+    `region` goes into every record's `awsRegion` and picks moto's regional backend;
+    `account_id` is the template's (the queue's URL and ARN already carry it).
+    """
 
     def __init__(
         self,
@@ -131,17 +136,29 @@ class SqsPoller:
         self._aws_url = aws_url
         self._runner = runner
         self._region = region
-        self._account_id = account_id
+        self.account_id = account_id
         # Lambda long-polls for 20 s; a shorter wait only bounds how long a cancelled
         # poller's last request lingers in its thread (new messages return at once).
         self._wait_time_s = wait_time_s
         self._patterns = parse_patterns(source.filter_patterns)
         self._sqs: Any = None
+        # Receives get threads of their own: a cancelled long poll may linger for up to
+        # wait_time_s, and must not hold up the event loop's default executor shutdown.
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self.invocations = 0  # for logs and tests
 
     async def run(self) -> None:
         """Receive, invoke and delete until cancelled."""
         self._sqs = await asyncio.to_thread(client, "sqs", self._aws_url, self._region)
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"sqs-{self.source.logical_id}"
+        )
+        try:
+            await self._loop()
+        finally:
+            self._executor.shutdown(wait=False)
+
+    async def _loop(self) -> None:
         emit(
             SERVICE,
             f"sqs poller {self.source.logical_id}: {self.queue.name} -> {self.source.function}",
@@ -195,29 +212,28 @@ class SqsPoller:
             "MessageAttributeNames": ["All"],
             "WaitTimeSeconds": wait_s,
         }
-        call = asyncio.ensure_future(asyncio.to_thread(self._sqs.receive_message, **params))
+        assert self._executor is not None
+        call = self._executor.submit(functools.partial(self._sqs.receive_message, **params))
         try:
-            reply = await asyncio.shield(call)
+            reply = await asyncio.wrap_future(call)
         except asyncio.CancelledError:
-            # The request lives on in its thread; whatever it receives is handed back
-            # at once instead of staying invisible for the visibility timeout.
+            # The request lives on in its thread; whatever it still receives is handed
+            # back at once instead of staying invisible for the visibility timeout.
             call.add_done_callback(self._release_late)
             raise
         received: list[dict[str, Any]] = reply.get("Messages", [])
         return received
 
-    def _release_late(self, call: asyncio.Future[Any]) -> None:
+    def _release_late(self, call: concurrent.futures.Future[Any]) -> None:
+        """Runs in the receive's own thread when a cancelled receive finally returns."""
         if call.cancelled() or call.exception() is not None:
             return
-        handles = [m["ReceiptHandle"] for m in call.result().get("Messages", [])]
-        if handles:
-            threading.Thread(target=self._release, args=(handles,), daemon=True).start()
-
-    def _release(self, handles: list[str]) -> None:
-        for handle in handles:
+        for message in call.result().get("Messages", []):
             try:
                 self._sqs.change_message_visibility(
-                    QueueUrl=self.queue.url, ReceiptHandle=handle, VisibilityTimeout=0
+                    QueueUrl=self.queue.url,
+                    ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=0,
                 )
             except Exception as exc:  # moto stopping: the messages are gone anyway
                 emit(SERVICE, f"sqs poller: could not release a message: {exc}")

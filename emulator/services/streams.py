@@ -30,6 +30,7 @@ from emulator.template.model import EventSource, Table
 TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
 GET_RECORDS_LIMIT = 1000
 MAX_RETRY_DELAY_S = 5.0
+ATTACH_RETRY_S = 1.0
 
 
 def item_size(attrs: Mapping[str, Any]) -> int:
@@ -152,6 +153,7 @@ class _Shard:
     buffer: list[dict[str, Any]] = field(default_factory=list)  # Lambda records, in order
     first_buffered_at: float = 0.0  # monotonic, for MaximumBatchingWindowInSeconds
     failures: int = 0  # consecutive failed attempts at the buffer's head
+    pinned: int | None = None  # size of a failed batch being retried as it was
     retry_at: float = 0.0  # monotonic
 
 
@@ -199,12 +201,10 @@ class StreamPoller:
 
     async def run(self) -> None:
         """Poll and invoke until cancelled."""
-        self._streams = client("dynamodbstreams", self._aws_url, self._region)
-        if self._stream_arn is None:
-            self._stream_arn = await asyncio.to_thread(self._latest_stream_arn)
-        shards = await asyncio.to_thread(self._shards)
-        for shard in shards:
-            shard.iterator = await asyncio.to_thread(self._new_iterator, shard)
+        self._streams = await asyncio.to_thread(
+            client, "dynamodbstreams", self._aws_url, self._region
+        )
+        shards = await self._attach()
         self._ready.set()
         emit(
             SERVICE,
@@ -217,6 +217,28 @@ class StreamPoller:
             for shard in shards:
                 await self._step(shard)
             await asyncio.sleep(self._poll_interval_s)
+
+    async def _attach(self) -> list[_Shard]:
+        """Find the stream's shards and take iterators; retry while the table is missing."""
+        while True:
+            try:
+                if self._stream_arn is None:
+                    self._stream_arn = await asyncio.to_thread(self._latest_stream_arn)
+                shards = await asyncio.to_thread(self._shards)
+                for shard in shards:
+                    shard.iterator = await asyncio.to_thread(self._new_iterator, shard)
+                return shards
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                emit(
+                    SERVICE,
+                    f"stream poller {self.source.logical_id}: cannot read the stream of "
+                    f"{self.table.name} yet: {exc}",
+                    level=logging.WARNING,
+                    source=self.source.logical_id,
+                )
+                await asyncio.sleep(ATTACH_RETRY_S)
 
     # ------------------------------------------------------------------ reading
 
@@ -253,9 +275,9 @@ class StreamPoller:
             shard.iterator = self._new_iterator(shard)
         try:
             reply = self._streams.get_records(ShardIterator=shard.iterator, Limit=GET_RECORDS_LIMIT)
-        except Exception:
-            # An expired iterator (moto drops them after 15 min, as AWS does): start
-            # again right after the last record read.
+        except self._streams.exceptions.ExpiredIteratorException:
+            # AWS: iterators expire after 15 minutes (MotoServer drops them too), e.g.
+            # while a batch kept failing: start again right after the last record read.
             shard.iterator = self._new_iterator(shard)
             reply = self._streams.get_records(ShardIterator=shard.iterator, Limit=GET_RECORDS_LIMIT)
         shard.iterator = reply.get("NextShardIterator") or shard.iterator
@@ -312,9 +334,10 @@ class StreamPoller:
                 return
             window = self.source.maximum_batching_window_s
             full = len(shard.buffer) >= self.source.batch_size
-            if not full and window and now - shard.first_buffered_at < window:
-                return
-            batch = shard.buffer[: self.source.batch_size]
+            waiting = window and now - shard.first_buffered_at < window
+            if shard.pinned is None and not full and waiting:
+                return  # MaximumBatchingWindowInSeconds: let the batch fill up
+            batch = shard.buffer[: shard.pinned or self.source.batch_size]
             invocation = await self._runner.invoke(self.source.function, {"Records": batch})
             self.invocations += 1
             done = self._settle(shard, batch, invocation)
@@ -335,6 +358,7 @@ class StreamPoller:
                 failed_from, reason = sequence_numbers[0], str(exc)
             else:
                 reason = f"batch item failure at {failed_from}"
+        shard.pinned = None
         if failed_from is None:
             del shard.buffer[: len(batch)]
             shard.failures = 0
@@ -343,10 +367,14 @@ class StreamPoller:
 
         # AWS: processing resumes at the lowest reported record; the records before it
         # are done (aws-fidelity §8).
+        # A whole-batch failure retries that same batch; after a partial one the next
+        # batch starts at the failed record and may take in later ones.
         done = sequence_numbers.index(failed_from)
         if done:
             del shard.buffer[:done]
             shard.failures = 0
+        else:
+            shard.pinned = len(batch)
         shard.failures += 1
         retries_used = shard.failures - 1
         limit = self.source.maximum_retry_attempts

@@ -183,7 +183,7 @@ class PhysicalIds:
         self.account = account
         self._refs: dict[str, Any] = {}
         self._names: dict[str, str] = {}
-        self._computing: set[str] = set()
+        self._computing: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------------ ResourceRefs
 
@@ -193,12 +193,14 @@ class PhysicalIds:
     def ref(self, logical_id: str, where: str) -> Any:
         resource = self._resource(logical_id, where)
         if logical_id not in self._refs:
-            self._refs[logical_id] = self._guarded(resource, where, self._ref_value)
+            self._refs[logical_id] = self._guarded("Ref", resource, where, self._ref_value)
         return self._refs[logical_id]
 
     def get_att(self, logical_id: str, attribute: str, where: str) -> Any:
         resource = self._resource(logical_id, where)
-        return self._guarded(resource, where, lambda r: self._attribute(r, attribute, where))
+        return self._guarded(
+            f"GetAtt {attribute}", resource, where, lambda r: self._attribute(r, attribute, where)
+        )
 
     # ------------------------------------------------------------------ names and arns
 
@@ -206,7 +208,7 @@ class PhysicalIds:
         """The physical name: the resource's name property, else CloudFormation's pattern."""
         if resource.logical_id not in self._names:
             self._names[resource.logical_id] = self._guarded(
-                resource, resource.label, self._name_value
+                "name", resource, resource.label, self._name_value
             )
         return self._names[resource.logical_id]
 
@@ -263,8 +265,8 @@ class PhysicalIds:
             )
         return resource
 
-    def _guarded(self, resource: RawResource, where: str, compute: Any) -> Any:
-        key = resource.logical_id
+    def _guarded(self, purpose: str, resource: RawResource, where: str, compute: Any) -> Any:
+        key = (purpose, resource.logical_id)
         if key in self._computing:
             raise TemplateError(
                 f"{where}: circular reference through {resource.label}; "

@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from adapters.dynamo import error_code, now_seconds, usable_key
+from adapters.dynamo import all_items, error_code, now_seconds, usable_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,36 +82,29 @@ class ConnectionsRepository:
         """The user's live connections (none for an id that cannot exist)."""
         if not usable_key(user_id):
             return []
-        return self._read(
-            "query",
+        return self._live(
+            self._client.query,
+            now_ms,
+            {":u": {"S": user_id}},
             KeyConditionExpression="userId = :u",
-            ExpressionAttributeValues={
-                ":u": {"S": user_id},
-                ":now": {"N": str(now_seconds(now_ms))},
-            },
         )
 
     def all_live(self, now_ms: int) -> list[Connection]:
         """Every live connection (a Scan: /online is the only caller)."""
-        now = {":now": {"N": str(now_seconds(now_ms))}}
-        return self._read("scan", ExpressionAttributeValues=now)
+        return self._live(self._client.scan, now_ms, {})
 
-    def _read(self, operation: str, **params: Any) -> list[Connection]:
-        call = getattr(self._client, operation)
-        found: list[Connection] = []
-        start: dict[str, Any] | None = None
-        while True:
-            page = call(
-                TableName=self._table,
-                FilterExpression="expireAt > :now",
-                ConsistentRead=True,
-                **params,
-                **({"ExclusiveStartKey": start} if start else {}),
-            )
-            found.extend(_from_item(item) for item in page.get("Items", []))
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                return found
+    def _live(
+        self, call: Any, now_ms: int, values: dict[str, Any], **params: Any
+    ) -> list[Connection]:
+        items = all_items(
+            call,
+            TableName=self._table,
+            FilterExpression="expireAt > :now",
+            ExpressionAttributeValues={**values, ":now": {"N": str(now_seconds(now_ms))}},
+            ConsistentRead=True,
+            **params,
+        )
+        return [_from_item(item) for item in items]
 
 
 def expire_at_from(now_ms: int, ttl_s: int) -> int:

@@ -6,13 +6,12 @@ Timers go first because they are what ends a session on time; posting never rais
 
 from __future__ import annotations
 
-from duel.frames import Frame
-from duel.machine import Outcome
-from duel.timers import timer_for
-
 from adapters.events import WsRequest
 from adapters.notifier import Notifier
 from adapters.timer_queue import TimerQueue
+from duel.frames import Frame
+from duel.machine import Outcome
+from duel.timers import timer_for
 
 
 def carry_out(outcome: Outcome, timers: TimerQueue, notifier: Notifier, now_ms: int) -> None:

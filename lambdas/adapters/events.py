@@ -39,13 +39,16 @@ def ws_request(event: Mapping[str, Any]) -> WsRequest:
     connection_id = context.get("connectionId")
     if not isinstance(connection_id, str) or not connection_id:
         raise EventError("event has no connectionId")
+    domain, stage = context.get("domainName"), context.get("stage")
+    if not isinstance(domain, str) or not isinstance(stage, str):
+        raise EventError("event has no domainName/stage to answer through")
     connected_at = context.get("connectedAt")
     body = event.get("body")
     return WsRequest(
         connection_id=connection_id,
         user_id=str(authorizer["userId"]),
         username=str(authorizer.get("username") or ""),
-        endpoint=f"https://{context.get('domainName')}/{context.get('stage')}",
+        endpoint=f"https://{domain}/{stage}",
         body=body if isinstance(body, str) else None,
         connected_at_ms=connected_at if isinstance(connected_at, int) else None,
     )

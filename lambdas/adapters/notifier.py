@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
-from duel.frames import Frame, encode
-from duel.machine import Notice
 
 from adapters.connections import ConnectionsRepository
 from adapters.dynamo import error_code
+from duel.frames import Frame, encode
+from duel.machine import Notice
 
 log = logging.getLogger(__name__)
 

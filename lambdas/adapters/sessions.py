@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
+
+from adapters.dynamo import all_items, error_code, usable_key
 from duel.errors import DuelError, ErrorCode
 from duel.machine import Outcome, Timing, Transition, is_engaged, lock_expire_at, settle
 from duel.session import EndReason, Session, Status
-
-from adapters.dynamo import error_code, usable_key
 
 LOCK_PREFIX = "USER#"
 # Statuses only move forward (pending -> active -> stopped), so a decision loses at
@@ -165,20 +165,15 @@ class SessionsRepository:
         if not usable_key(user_id):
             return found
         for index, attribute in (("byUserA", "userA"), ("byUserB", "userB")):
-            start: dict[str, Any] | None = None
-            while True:
-                page = self._client.query(
-                    TableName=self._table,
-                    IndexName=index,
-                    KeyConditionExpression="#u = :u",
-                    ExpressionAttributeNames={"#u": attribute},
-                    ExpressionAttributeValues={":u": {"S": user_id}},
-                    **({"ExclusiveStartKey": start} if start else {}),
-                )
-                found.extend(s for s in map(session_from_item, page.get("Items", [])) if s)
-                start = page.get("LastEvaluatedKey")
-                if not start:
-                    break
+            items = all_items(
+                self._client.query,
+                TableName=self._table,
+                IndexName=index,
+                KeyConditionExpression="#u = :u",
+                ExpressionAttributeNames={"#u": attribute},
+                ExpressionAttributeValues={":u": {"S": user_id}},
+            )
+            found.extend(s for s in map(session_from_item, items) if s)
         return found
 
     # ------------------------------------------------------------ invites and locks
@@ -190,34 +185,38 @@ class SessionsRepository:
         ).get("Item")
         return item["holder"]["S"] if item and "holder" in item else None
 
-    def open_invite(self, transition: Transition, now_ms: int, timing: Timing) -> list[Transition]:
+    def open_invite(
+        self,
+        transition: Transition,
+        now_ms: int,
+        timing: Timing,
+        on_settled: Callable[[Transition], None],
+    ) -> None:
         """Create the pending session of `transition` if neither user is busy.
 
         Raises DuelError(user_busy) when a lock's holder is still pending or active. A
-        holder past its deadline is ended first (its users hear no_response/timeout now,
-        not when its timer comes); those transitions are returned for the caller to
-        announce.
+        holder past its deadline is ended first, and `on_settled` announces that at once
+        (its users hear no_response/timeout now, not when its timer comes), before any
+        later error can be raised.
         """
         session = transition.after
         users = (session.user_a, session.user_b)
-        settled: list[Transition] = []
         for _ in range(MAX_ATTEMPTS):
             seen = {user: self.holder(user) for user in users}
+            holders = {h: self.get(h) for h in dict.fromkeys(seen.values()) if h is not None}
             for user, holder_id in seen.items():
-                if holder_id is None:
-                    continue
-                held = self.get(holder_id)
-                if is_engaged(held, now_ms):
+                if holder_id is not None and is_engaged(holders[holder_id], now_ms):
                     who = "you are" if user == session.user_a else "the invitee is"
                     message = f"{who} already in a pending or active duel"
                     raise DuelError(ErrorCode.USER_BUSY, message)
+            for holder_id, held in holders.items():
                 if held is not None and held.status is not Status.STOPPED:
-                    # Not engaged yet not stopped: past its deadline, so end it now.
+                    # Neither engaged nor stopped: past its deadline, so end it now.
                     outcome = self.run(holder_id, lambda s: _settle_outcome(s, now_ms, timing))
                     if outcome.transition is not None:
-                        settled.append(outcome.transition)
+                        on_settled(outcome.transition)
             if self.try_create(session, seen, lock_expire_at(session, timing)):
-                return settled
+                return
         raise RuntimeError(f"locks of {users} kept changing; gave up")
 
     def try_create(

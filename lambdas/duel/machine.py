@@ -64,7 +64,8 @@ class Role(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    source: Status | None
+    """What a (source status, command) pair of the table leads to."""
+
     target: Status
     role: Role
     end_reason: EndReason | None
@@ -79,40 +80,35 @@ def _ended_by(session: Session) -> str:
 
 TRANSITIONS: Mapping[tuple[Status | None, Command], Rule] = MappingProxyType(
     {
-        (None, Command.INVITE): Rule(None, Status.PENDING, Role.INVITER, None, None),
+        (None, Command.INVITE): Rule(Status.PENDING, Role.INVITER, None, None),
         (Status.PENDING, Command.ACCEPT): Rule(
-            Status.PENDING, Status.ACTIVE, Role.INVITEE, None, frames.start_frame
+            Status.ACTIVE, Role.INVITEE, None, frames.start_frame
         ),
         (Status.PENDING, Command.REJECT): Rule(
-            Status.PENDING,
             Status.STOPPED,
             Role.INVITEE,
             EndReason.REJECTED,
             lambda s: frames.rejected_frame(s.session_id, _ended_by(s)),
         ),
         (Status.PENDING, Command.WITHDRAW): Rule(
-            Status.PENDING,
             Status.STOPPED,
             Role.INVITER,
             EndReason.WITHDRAWN,
             lambda s: frames.stop_frame(s.session_id, _ended_by(s)),
         ),
         (Status.PENDING, Command.INVITE_EXPIRED): Rule(
-            Status.PENDING,
             Status.STOPPED,
             Role.SYSTEM,
             EndReason.NO_RESPONSE,
             lambda s: frames.no_response_frame(s.session_id),
         ),
         (Status.ACTIVE, Command.STOP): Rule(
-            Status.ACTIVE,
             Status.STOPPED,
             Role.EITHER,
             EndReason.STOP,
             lambda s: frames.stop_frame(s.session_id, _ended_by(s)),
         ),
         (Status.ACTIVE, Command.DUEL_ENDED): Rule(
-            Status.ACTIVE,
             Status.STOPPED,
             Role.SYSTEM,
             EndReason.TIMEOUT,

@@ -39,11 +39,14 @@ def handle(event: dict[str, Any], context: object) -> dict[str, Any]:
             timing=d.config.timing,
             request_id=message.request_id,
         )
-        settled = d.sessions.open_invite(transition, now_ms, d.config.timing)
+        d.sessions.open_invite(
+            transition,
+            now_ms,
+            d.config.timing,
+            on_settled=lambda ended: carry_out(Outcome(ended), d.timers, notifier, now_ms),
+        )
     except DuelError as err:
         reply(notifier, request, error_frame(err, request_id_of(request.body)))
         return {"statusCode": 200}
-    for ended in settled:
-        carry_out(Outcome(transition=ended), d.timers, notifier, now_ms)
-    carry_out(Outcome(transition=transition), d.timers, notifier, now_ms)
+    carry_out(Outcome(transition), d.timers, notifier, now_ms)
     return {"statusCode": 200}

@@ -6,7 +6,7 @@ import asyncio
 import json
 import ssl
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -16,6 +16,7 @@ import aiohttp
 import boto3
 import jwt
 import pytest
+from aiohttp import web
 from botocore.config import Config
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
@@ -24,7 +25,7 @@ from emulator.http_server import HttpServer
 from emulator.httpapi.keys import StaticKeyProvider
 from emulator.management.errors import Gone
 from emulator.management.port import ConnectionInfo, ConnectionPort
-from emulator.proxy.certs import ensure_certs
+from emulator.proxy.certs import ensure_certificates
 from emulator.proxy.connect import ConnectProxy, aws_route
 from emulator.runner.base import Invocation
 from emulator.template.model import (
@@ -34,12 +35,14 @@ from emulator.template.model import (
     JwtAuthorizer,
     Route,
     Template,
+    UserPool,
     WebSocketApi,
 )
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 WS_ID, HTTP_ID = "wsapi00001", "httpapi001"
-ISSUER = f"https://cognito-idp.{REGION}.amazonaws.com/us-east-1_AbCdEf123"
+POOL_ID = "us-east-1_AbCdEf123"
+ISSUER = f"https://cognito-idp.{REGION}.amazonaws.com/{POOL_ID}"
 CLIENT = "26charclientid000000000000"
 CONN = "BFaT_fALIAMCKug="
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -61,7 +64,7 @@ def function(logical_id: str) -> Function:
     )
 
 
-def template() -> Template:
+def template(user_pools: Mapping[str, UserPool] | None = None) -> Template:
     auth = JwtAuthorizer("CognitoJwt", "$request.header.Authorization", ISSUER, (CLIENT,))
     functions = {fid: function(fid) for fid in ("OnlineFunction", "EchoFunction")}
     return Template(
@@ -92,7 +95,7 @@ def template() -> Template:
         ),
         tables=MappingProxyType({}),
         queues=MappingProxyType({}),
-        user_pools=MappingProxyType({}),
+        user_pools=MappingProxyType(dict(user_pools or {})),
         user_pool_clients=MappingProxyType({}),
         event_sources=(),
         outputs=MappingProxyType({}),
@@ -152,10 +155,10 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
     def connections(api_id: str) -> ConnectionPort | None:
         return port if api_id == WS_ID else None
 
-    server = HttpServer.from_template(
+    server = HttpServer(
         template(),
-        runner,
-        connections=connections,
+        runner=runner,
+        gateways=connections,
         keys=StaticKeyProvider({ISSUER: JWKS}),
         static_dir=static,
     )
@@ -176,7 +179,7 @@ def boto(
     service: Literal["apigatewaymanagementapi", "lambda"], endpoint_url: str, **kwargs: Any
 ) -> Any:
     config = kwargs.pop("config", Config(retries={"max_attempts": 1}))
-    return boto3.client(
+    client = boto3.client(
         service,
         endpoint_url=endpoint_url,
         region_name=REGION,
@@ -185,6 +188,19 @@ def boto(
         config=config,
         **kwargs,
     )
+    _CLIENTS.append(client)
+    return client
+
+
+_CLIENTS: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def close_clients() -> Iterator[None]:
+    """Close every boto3 client a test made, so no pooled socket outlives it."""
+    yield
+    while _CLIENTS:
+        _CLIENTS.pop().close()
 
 
 async def test_management_api_by_stage(served: Served) -> None:
@@ -251,8 +267,8 @@ async def test_host_header_dispatch(served: Served) -> None:
 
 async def test_through_the_tls_proxy(served: Served, tmp_path: Path) -> None:
     """AWS host names reach the right part via the proxy: @connections and GET /online."""
-    certs = ensure_certs(tmp_path / "certs")
-    proxy = ConnectProxy(aws_route(served.server.port, moto_port=1), certs.server_context())
+    certs = ensure_certificates(tmp_path / "certs")
+    proxy = ConnectProxy(certs, aws_route(served.server.port, moto_port=1))
     await proxy.start()
     try:
         api = boto(
@@ -283,8 +299,41 @@ async def test_through_the_tls_proxy(served: Served, tmp_path: Path) -> None:
 
 async def test_port_is_known_only_after_start() -> None:
     """`port` raises before start and is a real port after."""
-    server = HttpServer()
+    server = HttpServer.compose()
     with pytest.raises(RuntimeError):
         _ = server.port
     async with server:
         assert server.port > 0
+
+
+async def test_default_keys_come_from_moto_for_template_pools(tmp_path: Path) -> None:
+    """Without `keys`, JWKS are fetched from `aws_url` for the template's pools."""
+    jwks_hits: list[str] = []
+
+    async def serve_jwks(request: web.Request) -> web.Response:
+        jwks_hits.append(request.match_info["pool"])
+        return web.json_response(JWKS)
+
+    app = web.Application()
+    app.router.add_get("/{pool}/.well-known/jwks.json", serve_jwks)
+    moto_like = web.AppRunner(app, access_log=None)
+    await moto_like.setup()
+    await web.TCPSite(moto_like, "127.0.0.1", 0).start()
+    pool = UserPool("UserPool", POOL_ID, "duel-users", "arn:pool", MappingProxyType({}))
+    server = HttpServer(
+        template({"UserPool": pool}),
+        runner=FakeRunner(),
+        gateways={WS_ID: MemoryPort()},
+        aws_url=f"http://127.0.0.1:{moto_like.addresses[0][1]}",
+    )
+    try:
+        async with server, aiohttp.ClientSession() as session:
+            headers = {"Authorization": token()}
+            async with session.get(f"{server.url}/online", headers=headers) as resp:
+                assert resp.status == 200
+            mgmt = f"{server.url}/local/@connections/{CONN}"
+            async with session.post(mgmt, data=b"x") as resp:
+                assert resp.status == 200
+    finally:
+        await moto_like.cleanup()
+    assert jwks_hits == [POOL_ID]

@@ -76,6 +76,7 @@ async def served() -> AsyncIterator[Served]:
     try:
         yield Served(runner, api, client)
     finally:
+        client.close()
         if runner.gate is not None:
             runner.gate.set()
         await app_runner.cleanup()
@@ -83,7 +84,14 @@ async def served() -> AsyncIterator[Served]:
 
 
 async def invoke(served: Served, **kwargs: Any) -> dict[str, Any]:
-    return await asyncio.to_thread(served.client.invoke, **kwargs)
+    """Invoke and read the streamed Payload (an unread body would pin the connection)."""
+
+    def call() -> dict[str, Any]:
+        result: dict[str, Any] = served.client.invoke(**kwargs)
+        result["Payload"] = result["Payload"].read()
+        return result
+
+    return await asyncio.to_thread(call)
 
 
 async def test_request_response_by_name_and_arn(served: Served) -> None:
@@ -93,7 +101,7 @@ async def test_request_response_by_name_and_arn(served: Served) -> None:
         assert result["StatusCode"] == 200
         assert result["ExecutedVersion"] == "$LATEST"
         assert "FunctionError" not in result
-        assert json.loads(result["Payload"].read()) == {"echo": {"n": 1}}
+        assert json.loads(result["Payload"]) == {"echo": {"n": 1}}
     assert served.runner.calls == [("EchoFunction", {"n": 1})] * 2
 
 
@@ -103,7 +111,7 @@ async def test_handler_error_is_unhandled_with_the_error_payload(served: Served)
     result = await invoke(served, FunctionName="duel-Echo-ABC", Payload=b"{}")
     assert result["StatusCode"] == 200
     assert result["FunctionError"] == "Unhandled"
-    payload = json.loads(result["Payload"].read())
+    payload = json.loads(result["Payload"])
     assert (payload["errorType"], payload["errorMessage"]) == ("ValueError", "boom")
 
 
@@ -126,7 +134,7 @@ async def test_event_invocation_is_202_and_runs_in_background(served: Served) ->
         served, FunctionName="duel-Echo-ABC", InvocationType="Event", Payload=b'{"k": "v"}'
     )
     assert result["StatusCode"] == 202
-    assert result["Payload"].read() == b""
+    assert result["Payload"] == b""
     assert served.runner.finished == []
     assert served.api.pending == 1
     served.runner.gate.set()

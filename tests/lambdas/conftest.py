@@ -10,6 +10,7 @@ and the clock are replaced.
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
 import json
 import os
@@ -51,6 +52,7 @@ ENV = {
     "AWS_SESSION_TOKEN": "testing",
     "CONNECTIONS_TABLE": "duelctl-connections",
     "SESSIONS_TABLE": "duelctl-sessions",
+    "TIMER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/duelctl-timers",
     "WEBSOCKET_MANAGEMENT_URL": ENDPOINT,
     "USER_POOL_ID": "us-east-1_AbCdEf123",
     "USER_POOL_CLIENT_ID": "26charclientid000000000000",
@@ -107,6 +109,8 @@ class _EndpointPoster:
         self.endpoint = endpoint
 
     def post(self, connection_id: str, data: bytes) -> None:
+        if _call_log:
+            _call_log[-1].record("execute-api:ManageConnections")
         if connection_id in self._recorder.gone:
             raise ConnectionGone(connection_id)
         self._recorder.posts.append((self.endpoint, connection_id, data))
@@ -125,10 +129,15 @@ class SpyTimerQueue(TimerQueue):
         return delay
 
 
-def _template_table(logical_id: str) -> dict[str, Any]:
+@functools.cache
+def _template() -> Any:
     template, errors = decode(str(TEMPLATE))
     assert not errors, errors
-    props = template["Resources"][logical_id]["Properties"]
+    return template
+
+
+def _template_table(logical_id: str) -> dict[str, Any]:
+    props = _template()["Resources"][logical_id]["Properties"]
     params: dict[str, Any] = {
         "AttributeDefinitions": props["AttributeDefinitions"],
         "KeySchema": props["KeySchema"],
@@ -169,9 +178,59 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
+class CallLog:
+    """The IAM actions each handler's AWS calls need, as (handler module, action) pairs.
+
+    Filled by a botocore `before-call` hook and by the recording poster, so a test can
+    hold every call against the function's policy in template.yaml.
+    """
+
+    def __init__(self) -> None:
+        self.handler: str | None = None
+        self.actions: set[tuple[str, str]] = set()
+
+    def record(self, action: str) -> None:
+        if self.handler is not None:
+            self.actions.add((self.handler, action))
+
+    def on_call(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        prefix = model.service_model.endpoint_prefix
+        if model.name == "TransactWriteItems":
+            # AWS: a transaction is authorized per item action (DynamoDB dev guide,
+            # "Using IAM with DynamoDB transactions").
+            for item in params.get("TransactItems", []):
+                for kind in item:
+                    self.record(
+                        f"dynamodb:{kind}Item"
+                        if kind != "ConditionCheck"
+                        else "dynamodb:ConditionCheckItem"
+                    )
+        else:
+            self.record(f"{prefix}:{model.name}")
+
+
+_call_log: list[CallLog] = []
+
+
+def _on_call(**kwargs: Any) -> None:
+    if _call_log:
+        _call_log[-1].on_call(**kwargs)
+
+
+@functools.cache
+def _botocore_session() -> boto3.session.Session:
+    """One boto3 session for the whole run, so service models are parsed once, not per test."""
+    session = boto3.session.Session()
+    session.events.register("before-call", _on_call)
+    return session
+
+
 @pytest.fixture
 def aws(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     with mock_aws():
+        # mock_aws resets boto3's default session; handing it a warm one keeps every
+        # boto3.client() call (the handlers' included) intercepted by moto, but fast.
+        boto3.DEFAULT_SESSION = _botocore_session()
         resources = Aws()
         monkeypatch.setenv("TIMER_QUEUE_URL", resources.queue_url)
         yield resources
@@ -223,10 +282,19 @@ class World:
         self.poster = poster
         self.context = LambdaContext()
         self._identity: dict[str, tuple[str, str]] = {}
+        self.calls = CallLog()
 
     @staticmethod
     def handler(name: str) -> Any:
         return importlib.import_module(f"handlers.{name}")
+
+    def invoke(self, name: str, event: dict[str, Any]) -> Any:
+        """Run handlers.<name>.handle as Lambda would, noting the AWS calls it makes."""
+        self.calls.handler = name
+        try:
+            return self.handler(name).handle(event, self.context)
+        finally:
+            self.calls.handler = None
 
     @property
     def timers(self) -> SpyTimerQueue:
@@ -245,7 +313,7 @@ class World:
         event["requestContext"]["connectionId"] = connection_id
         event["requestContext"]["connectedAt"] = self.clock.now
         event["requestContext"]["authorizer"] = self._authorizer(user_id, username)
-        assert self.handler("connect").handle(event, self.context) == {"statusCode": 200}
+        assert self.invoke("connect", event) == {"statusCode": 200}
         self._identity[connection_id] = (user_id, username)
         return connection_id
 
@@ -263,7 +331,7 @@ class World:
         event = load_event("websocket_disconnect")
         event["requestContext"]["connectionId"] = connection_id
         event["requestContext"]["authorizer"] = self._authorizer(user_id, username)
-        assert self.handler("disconnect").handle(event, self.context) == {"statusCode": 200}
+        assert self.invoke("disconnect", event) == {"statusCode": 200}
 
     def send(self, connection_id: str, body: Any) -> None:
         """A client frame, routed like `$request.body.action` (aws-fidelity §2)."""
@@ -276,7 +344,7 @@ class World:
         route = action if isinstance(action, str) and action in ROUTES else "$default"
         module = "default" if route == "$default" else route
         event = self.ws_event(connection_id, route, text)
-        assert self.handler(module).handle(event, self.context) == {"statusCode": 200}
+        assert self.invoke(module, event) == {"statusCode": 200}
 
     def frames(self, connection_id: str) -> list[dict[str, Any]]:
         return self.poster.frames(connection_id)
@@ -300,15 +368,18 @@ class World:
 
     def deliver(self, *timers: Timer) -> dict[str, Any]:
         """Deliver timer messages to the timers handler (SQS event source mapping)."""
-        return self.handler("timers").handle(self.sqs_event(*timers), self.context)
+        return self.invoke("timers", self.sqs_event(*timers))
 
     def last_timer(self) -> Timer:
         return self.timers.sent[-1][0]
 
 
 @pytest.fixture
-def world(aws: Aws, deps: Deps, clock: FakeClock, poster: RecordingPoster) -> World:
-    return World(aws, deps, clock, poster)
+def world(aws: Aws, deps: Deps, clock: FakeClock, poster: RecordingPoster) -> Iterator[World]:
+    built = World(aws, deps, clock, poster)
+    _call_log.append(built.calls)
+    yield built
+    _call_log.remove(built.calls)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import { useServerNow } from "./components/hooks";
 
 const RENEW_BEFORE_MS = 60_000; // renew a token this long before it expires
 const BUSY_TIMEOUT_MS = 10_000; // an action the server never answered
+const OVERDUE_MS = 5_000; // past a deadline with no end frame: re-read the state
 
 export function App() {
   const [config, setConfig] = useState<AppConfig | null>(null);
@@ -195,6 +196,16 @@ function Playing({
     setBusy({ action: attempt.action, target, requestId });
   };
 
+  // Safety net: if the end of an invite or duel is overdue (a frame lost with a dropped
+  // connection that has not been noticed yet), ask the server where things stand.
+  const deadline = current ? (current.phase === "active" ? current.endsAt : current.expiresAt) : null;
+  useEffect(() => {
+    if (!socket || deadline === null || !Number.isFinite(deadline)) return undefined;
+    const wait = Math.max(0, deadline - serverClock.now()) + OVERDUE_MS;
+    const id = window.setTimeout(() => socket.send({ action: "state", requestId: newRequestId() }), wait);
+    return () => window.clearTimeout(id);
+  }, [socket, current?.sessionId, deadline]);
+
   const peer = current ? peerName(duel, current.peerId) : "";
   useEffect(() => {
     document.title =
@@ -296,9 +307,11 @@ function ClockFooter() {
       data-offset-ms={Math.round(serverClock.offsetMs)}
       data-uncertainty-ms={synced ? Math.round(serverClock.uncertaintyMs) : ""}
     >
-      {synced
-        ? `Server clock ${offset >= 0 ? "+" : "−"}${Math.abs(offset).toFixed(2)} s from yours (±${spread.toFixed(2)} s)`
-        : "Server clock not measured yet: timers use your clock"}
+      {!synced
+        ? "Server clock not measured yet: timers use your clock"
+        : Math.abs(offset) < 0.5
+          ? `Your clock is in sync with the server's (${offset >= 0 ? "+" : "−"}${Math.abs(offset).toFixed(2)} s ±${spread.toFixed(2)} s)`
+          : `Your clock is ${Math.abs(offset).toFixed(1)} s ${offset < 0 ? "ahead of" : "behind"} the server's (±${spread.toFixed(2)} s): timers follow the server`}
     </footer>
   );
 }

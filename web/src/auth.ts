@@ -76,7 +76,10 @@ export async function localSignIn(config: AppConfig, username: string): Promise<
   } catch {
     throw new AuthError(`cannot reach the local stack at ${config.http_url}`, true);
   }
-  if (!response.ok) throw new AuthError(await readMessage(response));
+  if (response.status === 404 || response.status === 405) {
+    throw new AuthError(`${config.http_url} offers no local sign-in (POST /_local/token)`);
+  }
+  if (!response.ok) throw new AuthError(await readMessage(response), response.status >= 500);
   const body = (await response.json()) as { idToken?: unknown };
   if (typeof body.idToken !== "string") throw new AuthError("the local stack sent no token");
   return identityFrom(body.idToken);

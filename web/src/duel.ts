@@ -39,7 +39,13 @@ export interface DuelState {
   current: Current | null;
   ended: Ended | null;
   names: Record<string, string>; // userId -> username, from /online and frames
+  // Sessions seen ending. Frames caused by different requests may arrive in either order
+  // (protocol.md), e.g. a withdraw's `stop` before the `start` of the accept that won the
+  // race: a `start` for a session already over must not open a timer nobody will end.
+  over: string[];
 }
+
+const REMEMBER_OVER = 50;
 
 export type DuelAction =
   | { kind: "frame"; frame: ServerFrame; serverNow: number }
@@ -47,7 +53,7 @@ export type DuelAction =
   | { kind: "dismiss" };
 
 export function initialDuel(me: string, myName: string): DuelState {
-  return { me, current: null, ended: null, names: { [me]: myName } };
+  return { me, current: null, ended: null, names: { [me]: myName }, over: [] };
 }
 
 function isInviter(current: Current): boolean {
@@ -120,8 +126,13 @@ export function duelReducer(state: DuelState, action: DuelAction): DuelState {
   }
 }
 
+function finish(state: DuelState, ended: Ended): DuelState {
+  return { ...state, current: null, ended, over: [...state.over.slice(1 - REMEMBER_OVER), ended.sessionId] };
+}
+
 function onFrame(state: DuelState, frame: ServerFrame, serverNow: number): DuelState {
   const current = state.current;
+  if ("sessionId" in frame && state.over.includes(frame.sessionId)) return state; // late news
   switch (frame.type) {
     case "invite_sent":
       return {
@@ -180,7 +191,7 @@ function onFrame(state: DuelState, frame: ServerFrame, serverNow: number): DuelS
       } else {
         reason = frame.type;
       }
-      return { ...state, current: null, ended: endOf(state, current, reason, by, serverNow) };
+      return finish(state, endOf(state, current, reason, by, serverNow));
     }
     case "state": {
       const views = frame.sessions.filter((s) => s.status === "active" || s.status === "pending");
@@ -194,7 +205,7 @@ function onFrame(state: DuelState, frame: ServerFrame, serverNow: number): DuelS
       }
       if (current) {
         // It ended while this tab was not connected; the server keeps no "ended" news.
-        return { ...state, current: null, ended: endOf(state, current, "gone", undefined, serverNow) };
+        return finish(state, endOf(state, current, "gone", undefined, serverNow));
       }
       return state;
     }

@@ -98,12 +98,11 @@ export function useOnline(
       } catch (err) {
         if (!alive) return;
         const message = err instanceof Error ? err.message : String(err);
-        if (err instanceof UnauthorizedError) {
-          callbacks.current.onAuthLost(`Signed out: ${message}.`);
-          return;
-        }
-        if (err instanceof Error && "retryable" in err && err.retryable === false) {
-          callbacks.current.onAuthLost(message);
+        const authLost =
+          err instanceof UnauthorizedError ||
+          (err instanceof Error && "retryable" in err && err.retryable === false);
+        if (authLost) {
+          callbacks.current.onAuthLost(`Signed out: ${message}`);
           return;
         }
         setError(message);

@@ -210,7 +210,6 @@ export function useDuelSocket(
     };
     // tokens/onFatal are stable for the signed-in user's lifetime (the caller remounts on
     // a new user); a new url means a new socket.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [url]);
   const snapshot = useSyncExternalStore(
     socket?.subscribe ?? noopSubscribe,

@@ -79,9 +79,9 @@ def test_a_full_scenario_parses_into_typed_steps() -> None:
     assert isinstance(invite_frame, Expect)
     assert invite_frame.within == 0.5
     assert Check(("requestId",), "absent", None, "!requestId") in invite_frame.checks
-    assert Check(("expiresAt",), "eq", Ref("sent", ("expiresAt",)), "expiresAt=$sent.expiresAt") in (
-        invite_frame.checks
-    )
+    assert Check(
+        ("expiresAt",), "eq", Ref("sent", ("expiresAt",)), "expiresAt=$sent.expiresAt"
+    ) in (invite_frame.checks)
     start = s.steps[4]
     assert isinstance(start, Expect)
     assert start.conns == ("alice", "bob") and start.same == ("startAt", "endsAt")
@@ -104,7 +104,9 @@ def test_a_full_scenario_parses_into_typed_steps() -> None:
     assert isinstance(refused, Connect) and (refused.token, refused.status) == ("garbage", 401)
     state = s.steps[18]
     assert isinstance(state, Expect)
-    assert state.checks[1] == Check(("sessions", "0", "status"), "ne", "active", "sessions.0.status!=active")
+    assert state.checks[1] == Check(
+        ("sessions", "0", "status"), "ne", "active", "sessions.0.status!=active"
+    )
     assert isinstance(s.steps[19], ExpectNothing) and s.steps[19].within == 0.2
 
 
@@ -121,8 +123,7 @@ def test_multi_line_steps_fold_into_one() -> None:
 def test_literals_keep_their_types() -> None:
     """Numbers, booleans and quoted strings in checks keep the type written."""
     s = parse_one(
-        "users: [a]\nsteps:\n"
-        '  - expect a: any n=5 f=1.5 b=true z=null s="5" t=\'x y\' w=word\n'
+        "users: [a]\nsteps:\n  - expect a: any n=5 f=1.5 b=true z=null s=\"5\" t='x y' w=word\n"
     )
     step = s.steps[0]
     assert isinstance(step, Expect)
@@ -150,14 +151,18 @@ def test_several_documents_are_several_scenarios() -> None:
         ("users: [alice]\nsteps:\n  - alice#2: ping\n", 3, "'alice#2' is not connected"),
         ("users: [alice]\nsteps:\n  - disconnect alice\n  - alice: ping\n", 4, "not connected"),
         ("users: [alice]\nsteps:\n  - connect alice\n", 3, "already connected"),
-        ("users: [alice]\nsteps:\n  - expect alice: pong x=$nope\n", 3, "unknown reference '$nope'"),
+        (
+            "users: [alice]\nsteps:\n  - expect alice: pong x=$nope\n",
+            3,
+            "unknown reference '$nope'",
+        ),
         ("users: [alice]\nsteps:\n  - expect alice: pong x=$params.X\n", 3, "parameters"),
         ("users: [alice]\nsteps:\n  - expect alice: pong same=x\n", 3, "several receivers"),
         ("users: [alice, bob]\nsteps:\n  - expect alice: stop by=alice\n", 3, "by=$alice"),
         ("users: [alice]\nsteps:\n  - alice: ping session=x\n", 3, "unexpected 'session=x'"),
         ("users: [alice]\nsteps:\n  - connect alice#2 token=maybe\n", 3, "token= takes"),
         ("users: [alice]\nsteps:\n  - connect alice#2 status=401\n", 3, "refused handshakes"),
-        ("users: [alice]\nsteps:\n  - expect alice: pong x=\"open\n", 3, "unbalanced quote"),
+        ('users: [alice]\nsteps:\n  - expect alice: pong x="open\n', 3, "unbalanced quote"),
         ("users: [alice]\nsteps:\n  - dance with bob\n", 3, "unknown step"),
         ("users: [alice]\nsteps:\n  - [1, 2]\n", 3, "a step is one line"),
         ("users: [alice]\nsteps:\n  - alice:\n", 3, "unknown action ''"),
@@ -184,7 +189,7 @@ def test_bad_files_name_the_line(text: str, line: int, fragment: str) -> None:
 
 def test_tokenize_keeps_quoted_words_together() -> None:
     """Quotes group words and stay on the token so values keep their string type."""
-    assert tokenize('a=1 b="x y" c=\'z w\'  d') == ["a=1", 'b="x y"', "c='z w'", "d"]
+    assert tokenize("a=1 b=\"x y\" c='z w'  d") == ["a=1", 'b="x y"', "c='z w'", "d"]
     with pytest.raises(ValueError, match="unbalanced"):
         tokenize('a="b')
 
@@ -207,5 +212,5 @@ def test_collect_files_expands_directories(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no such file"):
         collect_files([tmp_path / "missing.yaml"])
     (tmp_path / "empty").mkdir()
-    with pytest.raises(UsageError, match="no \\*.yaml"):
+    with pytest.raises(UsageError, match=r"no \*\.yaml"):
         collect_files([tmp_path / "empty"])

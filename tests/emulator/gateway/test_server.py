@@ -73,8 +73,8 @@ async def expect_close(ws: ClientConnection) -> tuple[int, str]:
     return info.value.rcvd.code, info.value.rcvd.reason
 
 
-def test_url_names_the_stage(runner: FakeRunner) -> None:
-    """The URL is ws://127.0.0.1:{port}/{stage}; port is unknown before start."""
+def test_port_is_unknown_before_start(runner: FakeRunner) -> None:
+    """Asking for the URL before start() is an error, not a made-up port."""
     gw = make_server(runner)
     with pytest.raises(RuntimeError):
         _ = gw.url

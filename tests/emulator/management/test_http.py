@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -98,8 +98,19 @@ INFO = ConnectionInfo(
 )
 
 
+_CLIENTS: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def close_clients() -> Iterator[None]:
+    """Close every boto3 client a test made, so no pooled socket outlives it."""
+    yield
+    while _CLIENTS:
+        _CLIENTS.pop().close()
+
+
 def client(base_url: str, stage: str = "local") -> Any:
-    return boto3.client(
+    api = boto3.client(
         "apigatewaymanagementapi",
         endpoint_url=f"{base_url}/{stage}",
         region_name="us-east-1",
@@ -107,6 +118,8 @@ def client(base_url: str, stage: str = "local") -> Any:
         aws_secret_access_key="x",
         config=Config(retries={"max_attempts": 1}),
     )
+    _CLIENTS.append(api)
+    return api
 
 
 async def test_post_to_connection_delivers_the_raw_data(served: Served) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from emulator.proxy.certs import CA_KEY_FILE, ensure_certs
+from emulator.proxy.certs import CA_KEY_FILE, ensure_certificates
 
 
 def load(path: Path) -> x509.Certificate:
@@ -18,7 +18,7 @@ def load(path: Path) -> x509.Certificate:
 
 def test_creates_ca_and_leaf_with_the_aws_sans(tmp_path: Path) -> None:
     """The leaf covers execute-api, regional and global AWS hosts, localhost and 127.0.0.1."""
-    paths = ensure_certs(tmp_path)
+    paths = ensure_certificates(tmp_path)
     ca, leaf = load(paths.ca), load(paths.cert)
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is True
     leaf.verify_directly_issued_by(ca)
@@ -52,7 +52,7 @@ def handshake(client: ssl.SSLContext, server: ssl.SSLContext, host: str) -> dict
 
 def test_python_verifies_aws_host_names_against_the_ca(tmp_path: Path) -> None:
     """A default client context trusting ca.pem accepts the leaf for AWS names only."""
-    paths = ensure_certs(tmp_path)
+    paths = ensure_certificates(tmp_path)
     client = ssl.create_default_context(cafile=str(paths.ca))
     server = paths.server_context()
     for host in (
@@ -67,19 +67,21 @@ def test_python_verifies_aws_host_names_against_the_ca(tmp_path: Path) -> None:
 
 def test_valid_files_are_reused(tmp_path: Path) -> None:
     """A second call leaves valid files untouched."""
-    first = ensure_certs(tmp_path)
+    first = ensure_certificates(tmp_path)
     before = {p: p.read_bytes() for p in (first.ca, first.cert, first.key)}
-    second = ensure_certs(tmp_path)
+    second = ensure_certificates(tmp_path)
     assert second == first
+    third = ensure_certificates(tmp_path, "us-east-1")
+    assert third.ca_path == first.ca
     assert {p: p.read_bytes() for p in before} == before
 
 
 def test_new_region_reissues_only_the_leaf(tmp_path: Path) -> None:
     """Asking for another region keeps the CA and issues a leaf covering it."""
-    first = ensure_certs(tmp_path)
+    first = ensure_certificates(tmp_path)
     ca_before = first.ca.read_bytes()
     cert_before = first.cert.read_bytes()
-    paths = ensure_certs(tmp_path, regions=("us-east-1", "eu-west-1"))
+    paths = ensure_certificates(tmp_path, ("us-east-1", "eu-west-1"))
     assert paths.ca.read_bytes() == ca_before
     assert paths.cert.read_bytes() != cert_before
     san = load(paths.cert).extensions.get_extension_for_class(x509.SubjectAlternativeName)
@@ -88,12 +90,12 @@ def test_new_region_reissues_only_the_leaf(tmp_path: Path) -> None:
 
 def test_broken_files_are_replaced(tmp_path: Path) -> None:
     """A corrupt leaf is re-issued; a missing CA key regenerates everything."""
-    paths = ensure_certs(tmp_path)
+    paths = ensure_certificates(tmp_path)
     paths.cert.write_text("garbage")
-    ensure_certs(tmp_path)
+    ensure_certificates(tmp_path)
     load(paths.cert).verify_directly_issued_by(load(paths.ca))
     ca_before = paths.ca.read_bytes()
     (tmp_path / CA_KEY_FILE).unlink()
-    ensure_certs(tmp_path)
+    ensure_certificates(tmp_path)
     assert paths.ca.read_bytes() != ca_before
     load(paths.cert).verify_directly_issued_by(load(paths.ca))

@@ -8,6 +8,7 @@ import socket
 import sys
 import textwrap
 from collections.abc import AsyncIterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from jwt.algorithms import RSAAlgorithm
 from emulator.management.errors import Gone
 from emulator.management.http import ManagementApi
 from emulator.management.port import ConnectionInfo, ConnectionPort
-from emulator.proxy.certs import CertPaths, ensure_certs
+from emulator.proxy.certs import CertPaths, ensure_certificates
 from emulator.proxy.connect import ConnectProxy, aws_route, parse_connect_target
 
 API_ID = "a1b2c3d4e5"
@@ -87,7 +88,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     await site.start()
     backend_port = runner.addresses[0][1]
 
-    certs = ensure_certs(tmp_path / "certs")
+    certs = ensure_certificates(tmp_path / "certs")
     with socket.socket() as probe:  # a port that was free a moment ago: nothing listens
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
@@ -98,7 +99,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
             return "127.0.0.1", closed_port
         return base_route(host)
 
-    proxy = ConnectProxy(route, certs.server_context())
+    proxy = ConnectProxy(certs, route)
     await proxy.start()
     try:
         yield Stack(proxy, certs, port, hosts)
@@ -143,12 +144,13 @@ async def test_botocore_config_proxy_reaches_the_management_api(stack: Stack) ->
         verify=str(stack.certs.ca),
         config=Config(proxies={"https": stack.proxy.url}, retries={"max_attempts": 1}),
     )
-    await asyncio.to_thread(client.post_to_connection, ConnectionId=CONN, Data=b"one")
-    await asyncio.to_thread(client.post_to_connection, ConnectionId=CONN, Data=b"two")
-    assert stack.port.posted == [b"one", b"two"]
-    assert stack.hosts == [API_HOST, API_HOST]
-    with pytest.raises(client.exceptions.GoneException):
-        await asyncio.to_thread(client.post_to_connection, ConnectionId="other", Data=b"x")
+    with closing(client):
+        await asyncio.to_thread(client.post_to_connection, ConnectionId=CONN, Data=b"one")
+        await asyncio.to_thread(client.post_to_connection, ConnectionId=CONN, Data=b"two")
+        assert stack.port.posted == [b"one", b"two"]
+        assert stack.hosts == [API_HOST, API_HOST]
+        with pytest.raises(client.exceptions.GoneException):
+            await asyncio.to_thread(client.post_to_connection, ConnectionId="other", Data=b"x")
 
 
 async def test_boto3_with_env_vars_only(stack: Stack) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 import emulator
 from emulator.logs import INVOKE, SERVICE
+from emulator.runner import process
 
 REPO = Path(emulator.__file__).resolve().parent.parent
 ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
@@ -606,3 +607,59 @@ async def test_missing_interpreter_is_an_error_not_an_exception(
     inv = await runner.invoke("Fn", {})
     assert inv.outcome == "error"
     assert inv.result["errorType"] == "Runtime.ExitError"
+
+
+async def test_init_that_hangs_is_cut_off(
+    make_code, make_function, make_runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Module init past the Init limit (compressed here) ends as a timeout, then retries."""
+    monkeypatch.setattr(process, "INIT_TIMEOUT_S", 0.5)
+    code = make_code({"app.py": "import time\ntime.sleep(60)\n"})
+    runner = make_runner({"Fn": make_function(code)})
+    inv = await runner.invoke("Fn", {})
+    assert inv.outcome == "timeout"
+    assert inv.result["errorType"] == "Sandbox.Timedout"
+    assert inv.result["errorMessage"].endswith(
+        f"{inv.request_id} Task timed out after 0.50 seconds"
+    )
+
+
+async def test_large_events_and_results_round_trip(make_code, make_function, make_runner) -> None:
+    """Multi-megabyte payloads pass both ways intact."""
+    runner = make_runner({"Fn": make_function(make_code({"app.py": ECHO}))})
+    body = "x" * (3 * 1024 * 1024)
+    inv = await runner.invoke("Fn", {"body": body})
+    assert inv.ok and inv.result["event"]["body"] == body
+
+
+async def test_heavy_output_is_read_while_the_handler_runs(
+    make_code, make_function, make_runner
+) -> None:
+    """Output far beyond a pipe's buffer neither blocks the worker nor loses lines."""
+    code = make_code(
+        {
+            "app.py": """
+            import sys
+
+            def handler(event, context):
+                for i in range(20000):
+                    sys.stdout.write(f"line {i} " + "y" * 80 + "\\n")
+                return "done"
+            """
+        }
+    )
+    inv = await make_runner({"Fn": make_function(code)}).invoke("Fn", {})
+    assert inv.result == "done"
+    lines = inv.logs.splitlines()
+    assert len(lines) == 20000
+    assert lines[0].startswith("line 0 ") and lines[-1].startswith("line 19999 ")
+
+
+async def test_burst_beyond_max_concurrency_completes(
+    make_code, make_function, make_runner
+) -> None:
+    """A burst larger than the concurrency limit is served by at most that many workers."""
+    runner = make_runner({"Fn": make_function(make_code({"app.py": SLOW}))}, max_concurrency=3)
+    results = await asyncio.gather(*(runner.invoke("Fn", {"sleep": 0.02}) for _ in range(12)))
+    assert all(r.ok for r in results)
+    assert 1 <= len({r.result["pid"] for r in results}) <= 3

@@ -134,3 +134,33 @@ async def test_editing_a_handler_reloads_it_through_watch_and_update(
     finally:
         state.stop.set()
         await asyncio.wait_for(task, 5)
+
+
+async def test_a_failing_callback_does_not_stop_watching(tmp_path: Path) -> None:
+    """An exception in on_change is logged and the next edit is still reported."""
+    root = tmp_path / "code"
+    root.mkdir()
+    state = Watch()
+    calls = 0
+
+    def on_change(paths: set[Path]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ValueError("bad template")
+        state.on_change(paths)
+
+    task = asyncio.create_task(watch_code([root], on_change, stop=state.stop, debounce_ms=300))
+    count = 0
+
+    def edit() -> None:
+        nonlocal count
+        count += 1
+        (root / "app.py").write_text(f"X = {count}\n")
+
+    try:
+        await state.wait_change(edit)
+        assert calls >= 2
+    finally:
+        state.stop.set()
+        await asyncio.wait_for(task, 5)

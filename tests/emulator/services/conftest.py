@@ -195,7 +195,9 @@ class FakeRunner:
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
     """Poll an async `check` until it returns True (every 50 ms)."""
     async with asyncio.timeout(timeout):
-        while not await check():
+        while True:
+            if await check():
+                return
             await asyncio.sleep(0.05)
 
 

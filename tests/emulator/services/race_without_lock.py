@@ -16,6 +16,7 @@ import contextlib
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -29,7 +30,7 @@ from emulator.services.moto_server import MotoServer
 
 def race(url: str, trials: int, threads: int) -> int:
     """Return the number of trials in which more than one thread won."""
-    kwargs = {
+    kwargs: dict[str, Any] = {
         "endpoint_url": url,
         "region_name": "us-east-1",
         "aws_access_key_id": "testing",

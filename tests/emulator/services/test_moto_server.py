@@ -242,3 +242,45 @@ def test_stop_ends_a_pending_long_poll() -> None:
     server.stop()
     assert done.wait(10)
     assert result.get("Messages", []) == []
+
+
+def test_shard_iterators_expire_like_aws(
+    moto: MotoServer, build: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An old iterator gets ExpiredIteratorException; a new one resumes after a record."""
+    from emulator.services import moto_server
+    from emulator.services.aws import client
+
+    ddb = client("dynamodb", moto.url, "us-east-1")
+    streams = client("dynamodbstreams", moto.url, "us-east-1")
+    table = build.name("iter")
+    arn = ddb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"},
+    )["TableDescription"]["LatestStreamArn"]
+    ddb.put_item(TableName=table, Item={"pk": {"S": "a"}})
+    ddb.put_item(TableName=table, Item={"pk": {"S": "b"}})
+    [shard] = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    iterator = streams.get_shard_iterator(
+        StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    first = streams.get_records(ShardIterator=iterator, Limit=1)["Records"][0]
+
+    monkeypatch.setattr(moto_server, "SHARD_ITERATOR_TTL_S", -1.0)
+    monkeypatch.setattr(moto_server, "_PRUNE_EVERY_S", 0.0)
+    streams.describe_stream(StreamArn=arn)  # any Streams call prunes
+    with pytest.raises(streams.exceptions.ExpiredIteratorException):
+        streams.get_records(ShardIterator=iterator)
+    monkeypatch.undo()
+
+    resumed = streams.get_shard_iterator(
+        StreamArn=arn,
+        ShardId=shard["ShardId"],
+        ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+        SequenceNumber=first["dynamodb"]["SequenceNumber"],
+    )["ShardIterator"]
+    rest = streams.get_records(ShardIterator=resumed)["Records"]
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in rest] == ["b"]

@@ -74,14 +74,14 @@ def _full_template(build: Any) -> Any:
         ttl_attribute="expireAt",
         stream_view_type="NEW_AND_OLD_IMAGES",
         global_indexes=(
-            Index("byUserA", KeyAttr("userA", "S"), None, MappingProxyType({"ProjectionType": "ALL"})),
+            Index(
+                "byUserA", KeyAttr("userA", "S"), None, MappingProxyType({"ProjectionType": "ALL"})
+            ),
             Index(
                 "byUserB",
                 KeyAttr("userB", "S"),
                 KeyAttr("createdAt", "N"),
-                MappingProxyType(
-                    {"ProjectionType": "INCLUDE", "NonKeyAttributes": ("status",)}
-                ),
+                MappingProxyType({"ProjectionType": "INCLUDE", "NonKeyAttributes": ("status",)}),
             ),
         ),
     )
@@ -123,9 +123,7 @@ def provisioned(moto: MotoServer, build: Any) -> tuple[Any, Any]:
     return template, provision(template, moto.url)
 
 
-def test_tables_get_keys_indexes_streams_and_ttl(
-    provisioned: tuple[Any, Any], ddb: Any
-) -> None:
+def test_tables_get_keys_indexes_streams_and_ttl(provisioned: tuple[Any, Any], ddb: Any) -> None:
     """Each table has the model's keys, GSIs, LSIs, billing mode, stream and TTL."""
     template, result = provisioned
     sessions = template.tables["Sessions"]
@@ -186,10 +184,13 @@ def test_queues_get_attributes_fifo_and_redrive_to_the_dlq_arn(
     attrs = sqs.get_queue_attributes(QueueUrl=fifo.url, AttributeNames=["All"])["Attributes"]
     assert attrs["FifoQueue"] == "true"
     assert attrs["DelaySeconds"] == "3"
-    assert json.loads(attrs["RedrivePolicy"])["deadLetterTargetArn"] == template.queues["FifoDlq"].arn
-    assert "RedrivePolicy" not in sqs.get_queue_attributes(
-        QueueUrl=dlq.url, AttributeNames=["All"]
-    )["Attributes"]
+    assert (
+        json.loads(attrs["RedrivePolicy"])["deadLetterTargetArn"] == template.queues["FifoDlq"].arn
+    )
+    assert (
+        "RedrivePolicy"
+        not in sqs.get_queue_attributes(QueueUrl=dlq.url, AttributeNames=["All"])["Attributes"]
+    )
     assert result.queue_urls["Timers"] == timers.url
 
 
@@ -219,9 +220,10 @@ def test_user_pool_and_client_use_the_model_ids_end_to_end(
     assert described["Arn"].endswith(f"userpool/{pool.pool_id}")
     app_desc = idp.describe_user_pool_client(UserPoolId=pool.pool_id, ClientId=app.client_id)
     assert app_desc["UserPoolClient"]["ExplicitAuthFlows"] == list(app.explicit_auth_flows)
-    assert [c["ClientId"] for c in idp.list_user_pool_clients(UserPoolId=pool.pool_id)[
-        "UserPoolClients"
-    ]] == [app.client_id]
+    assert [
+        c["ClientId"]
+        for c in idp.list_user_pool_clients(UserPoolId=pool.pool_id)["UserPoolClients"]
+    ] == [app.client_id]
 
     admin = idp.admin_initiate_auth(
         UserPoolId=pool.pool_id,
@@ -315,10 +317,12 @@ def test_reprovisioning_keeps_data_and_adds_what_is_new(
     assert ddb.get_item(TableName=sessions.name, Key={"sessionId": {"S": "s1"}})["Item"]
 
 
-def test_provisions_the_project_template(moto: MotoServer) -> None:
+def test_provisions_the_project_template(moto: MotoServer, build: Any) -> None:
     """template.yaml, loaded by the real loader, provisions and signs a user in."""
-    load = pytest.importorskip("emulator.template.load")
-    template = load.load_template(ROOT / "template.yaml", {})
+    from emulator.template.load import load_template
+
+    # A stack name of its own: the e2e stack may share this process's moto.
+    template = load_template(ROOT / "template.yaml", {}, stack_name=build.name("prov"))
     result = provision(template, moto.url)
     ddb = client("dynamodb", moto.url, template.region)
     for table in template.tables.values():

@@ -157,7 +157,7 @@ async def test_delay_is_honoured(queues: Queues, sqs: Any) -> None:
 
 async def test_batch_collects_up_to_batch_size(queues: Queues, sqs: Any) -> None:
     """Messages already waiting arrive together, at most BatchSize per invocation."""
-    queue, _, runner, poller = queues.start(batch_size=3)
+    queue, _, runner, _ = queues.start(batch_size=3)
     sqs.send_message_batch(
         QueueUrl=queue.url,
         Entries=[{"Id": str(i), "MessageBody": f"m{i}"} for i in range(7)],

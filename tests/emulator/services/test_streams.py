@@ -147,9 +147,7 @@ async def test_batches_respect_batch_size_and_order(stream: Stream) -> None:
     stream.run(poller)
     await runner.wait_for(lambda: len(runner.records) == 5)
     assert [len(e["Records"]) for e in runner.events] == [2, 2, 1]
-    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in runner.records] == [
-        f"k{i}" for i in range(5)
-    ]
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in runner.records] == [f"k{i}" for i in range(5)]
 
 
 async def test_filters_drop_unmatched_records_for_good(stream: Stream) -> None:
@@ -166,9 +164,12 @@ async def test_filters_drop_unmatched_records_for_good(stream: Stream) -> None:
     await runner.wait_for(lambda: len(runner.records) >= 3)
     _put(ddb, table, "sentinel", status="active")
     await runner.wait_for(lambda: len(runner.records) >= 4)
-    assert [
-        (r["eventName"], r["dynamodb"]["Keys"]["pk"]["S"]) for r in runner.records
-    ] == [("MODIFY", "a"), ("REMOVE", "b"), ("INSERT", "c"), ("INSERT", "sentinel")]
+    assert [(r["eventName"], r["dynamodb"]["Keys"]["pk"]["S"]) for r in runner.records] == [
+        ("MODIFY", "a"),
+        ("REMOVE", "b"),
+        ("INSERT", "c"),
+        ("INSERT", "sentinel"),
+    ]
 
 
 async def test_function_error_retries_the_same_batch_until_success(stream: Stream) -> None:
@@ -200,7 +201,9 @@ async def test_retries_stop_after_maximum_retry_attempts(stream: Stream) -> None
     _put(ddb, table, "bad")
     _put(ddb, table, "good")
     stream.run(poller)
-    await runner.wait_for(lambda: any(r["dynamodb"]["Keys"]["pk"]["S"] == "good" for r in runner.records))
+    await runner.wait_for(
+        lambda: any(r["dynamodb"]["Keys"]["pk"]["S"] == "good" for r in runner.records)
+    )
     assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in runner.records] == ["bad", "bad", "good"]
 
 
@@ -254,9 +257,12 @@ def test_resume_point_follows_aws_rules() -> None:
     assert resume_point({}, seqs) is None
     assert resume_point({"batchItemFailures": None}, seqs) is None
     assert resume_point({"batchItemFailures": []}, seqs) is None
-    assert resume_point(
-        {"batchItemFailures": [{"itemIdentifier": "1000"}, {"itemIdentifier": "200"}]}, seqs
-    ) == "200"
+    assert (
+        resume_point(
+            {"batchItemFailures": [{"itemIdentifier": "1000"}, {"itemIdentifier": "200"}]}, seqs
+        )
+        == "200"
+    )
     for bad in (
         {"batchItemFailures": [{"itemIdentifier": ""}]},
         {"batchItemFailures": [{"itemIdentifier": None}]},
@@ -304,3 +310,22 @@ def test_item_size_counts_names_and_values() -> None:
     assert item_size({"m": {"M": {"k": {"S": "v"}}}}) == 1 + 3 + 1 + 1 + 1
     assert item_size({"ss": {"SS": ["a", "bc"]}}) == 2 + 3
     assert item_size({"bin": {"B": b"\x00\x01"}}) == 3 + 2
+
+
+async def test_retried_batch_does_not_grow_with_new_records(stream: Stream) -> None:
+    """A whole-batch failure retries exactly the records of that batch."""
+    ddb_holder: dict[str, Any] = {}
+
+    def script(event: dict[str, Any], n: int) -> tuple[str, Any]:
+        if n == 0:  # a record arrives while the first batch fails
+            _put(ddb_holder["ddb"], ddb_holder["table"], "late")
+            return "error", {"errorMessage": "boom"}
+        return "ok", None
+
+    table, ddb, runner, poller = await stream.start(batch_size=10, script=script)
+    ddb_holder.update(ddb=ddb, table=table)
+    _put(ddb, table, "first")
+    stream.run(poller)
+    await runner.wait_for(lambda: len(runner.records) >= 3)
+    keys = [[r["dynamodb"]["Keys"]["pk"]["S"] for r in e["Records"]] for e in runner.events]
+    assert keys == [["first"], ["first"], ["late"]]

@@ -50,8 +50,11 @@ def test_live_for_impossible_ids_is_empty(aws) -> None:
 def test_all_live_pages_through_the_scan(aws) -> None:
     """A scan spanning several pages still returns every live connection."""
     r = repo(aws)
+    big_name = "x" * 50_000  # 30 of these exceed a 1 MB scan page
     for i in range(30):
-        r.put(conn(f"user-{i:02d}", "c=" + "x" * 20_000 + str(i), NOW_S + 10))
+        r.put(conn(f"user-{i:02d}", f"c{i}=", NOW_S + 10, big_name))
+    first_page = aws.dynamodb.scan(TableName="duelctl-connections")
+    assert "LastEvaluatedKey" in first_page
     assert len(r.all_live(NOW_MS)) == 30
 
 

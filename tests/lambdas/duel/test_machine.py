@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+
 from duel.errors import ErrorCode
 from duel.machine import (
     TRANSITIONS,
@@ -47,9 +48,7 @@ def s(seconds: float) -> int:
 
 
 def invited(at: float = 0, request_id: str | None = None) -> Session:
-    return open_invite(
-        "s1", Party(A, "alice"), Party(B, "bob"), s(at), TIMING, request_id
-    ).after
+    return open_invite("s1", Party(A, "alice"), Party(B, "bob"), s(at), TIMING, request_id).after
 
 
 def accepted(at: float = 30) -> Session:
@@ -361,17 +360,13 @@ def test_active_race_stops_and_duplicate_timers(order: tuple[Step, ...]) -> None
 
 def test_duplicate_expiry_timers_notify_once() -> None:
     """A timer delivered twice ends the invite once; the second delivery is silent."""
-    _, frames, errors = run(
-        invited(), (timer_at(60, EXPIRY, "t1"), timer_at(60, EXPIRY, "t2"))
-    )
+    _, frames, errors = run(invited(), (timer_at(60, EXPIRY, "t1"), timer_at(60, EXPIRY, "t2")))
     assert frames == ["no_response"] and errors == {}
 
 
 def test_accept_then_both_timers() -> None:
     """After an accept the expiry timer is dropped and the duel_end timer times the duel out."""
-    _, frames, _ = run(
-        invited(), (accept_at(10), timer_at(60, EXPIRY), timer_at(613, DUEL_END))
-    )
+    _, frames, _ = run(invited(), (accept_at(10), timer_at(60, EXPIRY), timer_at(613, DUEL_END)))
     assert frames == ["start", "timeout"]
 
 

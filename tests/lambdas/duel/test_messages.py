@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from duel.errors import DuelError, ErrorCode
 from duel.messages import (
     parse_bare,

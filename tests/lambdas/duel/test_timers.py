@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from duel.session import Session, Status
 from duel.timers import Timer, TimerKind, decode_timer, delay_seconds, encode_timer, timer_for
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from duel.times import ceil_seconds, iso, parse_iso, seconds_iso
 
 

@@ -3,11 +3,12 @@ import { serverClock } from "../clock";
 import type { Ended } from "../duel";
 import { formatClock } from "../messages";
 import { secondsLeft, useServerNow } from "./hooks";
+import { Icon, type IconName } from "./Icon";
 
 export const AUTO_RETURN_MS = 15_000;
 
 interface Text {
-  icon: string;
+  icon: IconName;
   tone: "good" | "neutral" | "bad";
   title: string;
   detail: string;
@@ -24,7 +25,7 @@ export function endText(ended: Ended, peer: string): Text {
             : `with ${formatClock(Math.ceil(ended.remainingMs / 1000))} left`
           : "";
       return {
-        icon: "■",
+        icon: "stop",
         tone: "neutral",
         title: byMe ? "You stopped the duel" : `${peer} stopped the duel`,
         detail: `The duel with ${peer} ended ${left}.`.replace(" .", "."),
@@ -32,36 +33,36 @@ export function endText(ended: Ended, peer: string): Text {
     }
     case "timeout":
       return {
-        icon: "⏰",
+        icon: "alarm",
         tone: "good",
         title: "Time is up!",
         detail: `The full ${formatClock(ended.durationSeconds ?? 0)} with ${peer} ran out.`,
       };
     case "rejected":
       return byMe
-        ? { icon: "✕", tone: "neutral", title: "Invite declined", detail: `You declined ${peer}'s invite.` }
-        : { icon: "✕", tone: "bad", title: `${peer} declined`, detail: `${peer} rejected your invite.` };
+        ? { icon: "cross", tone: "neutral", title: "Invite declined", detail: `You declined ${peer}'s invite.` }
+        : { icon: "cross", tone: "bad", title: `${peer} declined`, detail: `${peer} rejected your invite.` };
     case "no_response":
       return ended.inviter
         ? {
-            icon: "⌛",
+            icon: "hourglass",
             tone: "bad",
             title: "No response",
             detail: `${peer} didn't answer your invite in time.`,
           }
         : {
-            icon: "⌛",
+            icon: "hourglass",
             tone: "bad",
             title: "Invite expired",
             detail: `You didn't answer ${peer}'s invite in time.`,
           };
     case "withdrawn":
       return byMe
-        ? { icon: "↩", tone: "neutral", title: "Invite withdrawn", detail: `You withdrew your invite to ${peer}.` }
-        : { icon: "↩", tone: "neutral", title: "Invite withdrawn", detail: `${peer} withdrew the invite.` };
+        ? { icon: "undo", tone: "neutral", title: "Invite withdrawn", detail: `You withdrew your invite to ${peer}.` }
+        : { icon: "undo", tone: "neutral", title: "Invite withdrawn", detail: `${peer} withdrew the invite.` };
     case "gone":
       return {
-        icon: "⚡",
+        icon: "bolt",
         tone: "neutral",
         title: ended.wasActive ? "The duel is over" : "The invite is over",
         detail: `It ended while you were disconnected from the server.`,
@@ -93,8 +94,8 @@ export function EndScreen({
       data-by={ended.by ?? ""}
       role="status"
     >
-      <div className="end-icon" aria-hidden="true">
-        {text.icon}
+      <div className="end-icon">
+        <Icon name={text.icon} size={34} />
       </div>
       <h2 data-testid="end-title">{text.title}</h2>
       <p data-testid="end-detail">{text.detail}</p>

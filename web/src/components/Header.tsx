@@ -33,7 +33,7 @@ export function Header({
     <header className="topbar">
       <div className="brand">
         <img src="./favicon.svg" alt="" width={28} height={28} />
-        <span>duelctl</span>
+        <span className="brand-name">duelctl</span>
         <span className={`pill ${config.local_auth ? "pill-local" : "pill-stage"}`} title={config.websocket_url}>
           {config.local_auth ? "local" : `stage ${config.stage}`}
         </span>
@@ -42,11 +42,13 @@ export function Header({
         <div className="topbar-right">
           <span className={`conn conn-${snap.status}`} data-testid="connection-status" data-status={snap.status}>
             <span className="conn-dot" aria-hidden="true" />
-            {connectionText(snap, Date.now())}
+            <span className="conn-text">{connectionText(snap, Date.now())}</span>
           </span>
-          <span className="me" data-testid="current-user">
+          <span className="me">
             <Avatar name={username} size={28} />
-            {username}
+            <span className="me-name" data-testid="current-user" title={username}>
+              {username}
+            </span>
           </span>
           <button type="button" className="btn btn-ghost btn-small" onClick={onSignOut} data-testid="signout-button">
             Sign out

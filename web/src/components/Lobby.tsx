@@ -1,5 +1,6 @@
 import type { OnlineUser, UserStatus } from "../protocol";
 import { Avatar } from "./Avatar";
+import { Icon } from "./Icon";
 
 const STATUS_TEXT: Record<UserStatus, string> = {
   idle: "Available",
@@ -40,8 +41,8 @@ export function Lobby({
       )}
       {users !== null && users.length === 0 && (
         <div className="empty" data-testid="online-empty">
-          <div className="empty-icon" aria-hidden="true">
-            ⌛
+          <div className="empty-icon">
+            <Icon name="users" size={40} />
           </div>
           <p>No one else is online yet.</p>
           <p className="muted small">

@@ -41,7 +41,9 @@ export function SessionScreen({
       <div className="versus">
         <span className="player">
           <Avatar name={me} size={40} />
-          <span>{me}</span>
+          <span className="player-name" title={me}>
+            {me}
+          </span>
           <span className="muted small">you</span>
         </span>
         <span className="vs" aria-hidden="true">
@@ -49,7 +51,10 @@ export function SessionScreen({
         </span>
         <span className="player">
           <Avatar name={peer} size={40} />
-          <span data-testid="session-peer">{peer}</span>
+          <span className="player-name" data-testid="session-peer" title={peer}>
+            {peer}
+          </span>
+          <span className="muted small">opponent</span>
         </span>
       </div>
 

@@ -36,7 +36,7 @@ export function SignIn({
         : await passwordSignIn(config, trimmed, password);
       onSignedIn(identity);
     } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
+      setError(`Couldn't sign in: ${err instanceof Error ? err.message : String(err)}`);
       setBusy(false);
     }
   }

@@ -1,0 +1,306 @@
+"""Sessions repository on moto: item shape, conditional transitions, locks and races.
+
+Races are played as interleavings: a `decide` callback lets a competing Lambda commit
+between our read and our conditional write, which is exactly the window DynamoDB's
+conditions protect.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.sessions import (
+    LOCK_PREFIX,
+    SessionsRepository,
+    TransitionConflict,
+    lock_key,
+    session_from_item,
+    session_to_item,
+)
+from duel.errors import DuelError, ErrorCode
+from duel.machine import (
+    Outcome,
+    Party,
+    Timing,
+    Transition,
+    answer,
+    lock_expire_at,
+    on_timer,
+    open_invite,
+    stop,
+)
+from duel.session import EndReason, Session, Status
+from duel.timers import Timer, TimerKind
+from duel.times import iso
+
+T0 = 1_767_225_600_000
+TIMING = Timing(invite_timeout_s=60, duel_s=600, start_lead_s=3)
+TABLE = "duelctl-sessions"
+
+
+def s(seconds: float) -> int:
+    return T0 + round(seconds * 1000)
+
+
+@pytest.fixture
+def repo(aws) -> SessionsRepository:
+    return SessionsRepository(aws.dynamodb, TABLE)
+
+
+def invite(repo: SessionsRepository, a: str, b: str, sid: str = "s1", at: float = 0) -> Session:
+    transition = open_invite(sid, Party(a, a), Party(b, b), s(at), TIMING, None)
+    settled: list[Transition] = []
+    repo.open_invite(transition, s(at), TIMING, settled.append)
+    assert settled == []
+    return transition.after
+
+
+def accept(repo: SessionsRepository, sid: str, by: str, at: float) -> Outcome:
+    return repo.run(sid, lambda cur: answer(cur, by, True, s(at), TIMING))
+
+
+# ---------------------------------------------------------------- items
+
+
+def test_item_has_exactly_the_protocol_fields(repo, aws) -> None:
+    """Pending, active and stopped items carry protocol.md's fields and nothing else."""
+    invite(repo, "ua", "ub")
+    item = repo._client.get_item(TableName=TABLE, Key={"sessionId": {"S": "s1"}})["Item"]
+    assert set(item) == {
+        "sessionId", "userA", "userB", "status", "createdAt", "expiresAt", "expireAt"
+    }  # fmt: skip
+    assert item["expireAt"] == {"N": str(s(60) // 1000 + 300)}
+    accept(repo, "s1", "ub", 10)
+    active = repo.get("s1")
+    assert active is not None and set(session_to_item(active)) == set(item) | {"startAt", "endsAt"}
+    repo.run("s1", lambda cur: stop(cur, "ua", s(20), TIMING))
+    stopped = session_to_item(repo.get("s1"))  # type: ignore[arg-type]
+    assert stopped["endReason"] == {"S": "stop"} and stopped["endedBy"] == {"S": "ua"}
+    assert stopped["expireAt"] == {"N": str(s(20) // 1000 + 86400)}
+
+
+def test_item_round_trip_and_locks_are_not_sessions() -> None:
+    """session_from_item inverts session_to_item; a lock item or nothing is no session."""
+    session = Session(
+        "s1", "a", "b", Status.STOPPED, "c", "e", 5, "x", "y", EndReason.REJECTED, "b"
+    )
+    assert session_from_item(session_to_item(session)) == session
+    lock = {**lock_key("a"), "holder": {"S": "s1"}, "expireAt": {"N": "9"}}
+    assert session_from_item(lock) is None
+    assert session_from_item(None) is None
+
+
+def test_get_treats_lock_ids_and_bad_keys_as_missing(repo) -> None:
+    """A client naming a lock item, an empty or an oversized id finds nothing."""
+    invite(repo, "ua", "ub")
+    assert repo.get(LOCK_PREFIX + "ua") is None
+    assert repo.get("") is None
+    assert repo.get("s" * 3000) is None
+    assert repo.get("s1") is not None
+
+
+# ---------------------------------------------------------------- transitions
+
+
+def test_save_conflict_returns_the_winner(repo) -> None:
+    """A conditional write on a stale status fails and hands back the current item."""
+    pending = invite(repo, "ua", "ub")
+    won = answer(pending, "ub", True, s(10), TIMING).transition
+    lost = stop(pending, "ua", s(10), TIMING).transition
+    assert won is not None and lost is not None
+    repo.save(won)
+    with pytest.raises(TransitionConflict) as conflict:
+        repo.save(lost)
+    assert conflict.value.current == won.after
+    assert repo.get("s1") == won.after
+
+
+def test_save_on_missing_item_conflicts_with_none(repo) -> None:
+    """A session deleted under us (TTL) is a conflict with nothing."""
+    pending = invite(repo, "ua", "ub")
+    repo._client.delete_item(TableName=TABLE, Key={"sessionId": {"S": "s1"}})
+    transition = stop(pending, "ua", s(1), TIMING).transition
+    assert transition is not None
+    with pytest.raises(TransitionConflict) as conflict:
+        repo.save(transition)
+    assert conflict.value.current is None
+
+
+def interleaved(first: callable, competitor: callable) -> callable:  # type: ignore[valid-type]
+    """A decide function that lets `competitor` commit right after our first read."""
+    calls = []
+
+    def decide(current):
+        if not calls:
+            competitor()
+        calls.append(current)
+        return first(current)
+
+    decide.calls = calls  # type: ignore[attr-defined]
+    return decide
+
+
+def test_stop_losing_to_accept_stops_the_duel(repo) -> None:
+    """Inviter's withdraw read pending, but the accept committed first: the stop ends the duel."""
+    invite(repo, "ua", "ub")
+    decide = interleaved(
+        lambda cur: stop(cur, "ua", s(30), TIMING), lambda: accept(repo, "s1", "ub", 30)
+    )
+    outcome = repo.run("s1", decide)
+    assert [c.status for c in decide.calls] == [Status.PENDING, Status.ACTIVE]
+    assert outcome.error is None and outcome.transition is not None
+    assert outcome.transition.notices[0].frame == {"type": "stop", "sessionId": "s1", "by": "ua"}
+    final = repo.get("s1")
+    assert final is not None and final.end_reason is EndReason.STOP
+
+
+def test_accept_losing_to_withdraw_is_invalid_state(repo) -> None:
+    """The accept read pending, the withdraw committed first: invalid_state, nothing written."""
+    invite(repo, "ua", "ub")
+    decide = interleaved(
+        lambda cur: answer(cur, "ub", True, s(30), TIMING),
+        lambda: repo.run("s1", lambda cur: stop(cur, "ua", s(30), TIMING)),
+    )
+    outcome = repo.run("s1", decide)
+    assert outcome.transition is None
+    assert outcome.error is not None and outcome.error.code is ErrorCode.INVALID_STATE
+    final = repo.get("s1")
+    assert final is not None and final.end_reason is EndReason.WITHDRAWN
+
+
+def test_timer_losing_to_accept_is_dropped(repo) -> None:
+    """The expiry timer read pending, the accept (decided before the deadline) won: no-op."""
+    invite(repo, "ua", "ub")
+    timer = Timer(TimerKind.INVITE_EXPIRY, "s1", iso(s(60)))
+    decide = interleaved(
+        lambda cur: on_timer(cur, timer, s(60), TIMING), lambda: accept(repo, "s1", "ub", 59.9)
+    )
+    assert repo.run("s1", decide) == Outcome()
+    final = repo.get("s1")
+    assert final is not None and final.status is Status.ACTIVE
+
+
+def test_duplicate_timers_racing_end_the_invite_once(repo) -> None:
+    """Two deliveries of one timer both read pending; only one transition is written."""
+    invite(repo, "ua", "ub")
+    timer = Timer(TimerKind.INVITE_EXPIRY, "s1", iso(s(60)))
+    seen: list[Outcome] = []
+
+    def twin() -> None:
+        seen.append(repo.run("s1", lambda cur: on_timer(cur, timer, s(60.1), TIMING)))
+
+    outcome = repo.run("s1", interleaved(lambda cur: on_timer(cur, timer, s(60), TIMING), twin))
+    assert seen[0].transition is not None
+    assert outcome == Outcome()
+
+
+# ---------------------------------------------------------------- invites and locks
+
+
+def test_open_invite_writes_session_and_both_locks(repo, aws) -> None:
+    """One transaction: the session plus a lock per user pointing at it."""
+    session = invite(repo, "ua", "ub")
+    assert repo.holder("ua") == repo.holder("ub") == "s1"
+    lock = repo._client.get_item(TableName=TABLE, Key=lock_key("ua"))["Item"]
+    assert lock["expireAt"] == {"N": str(lock_expire_at(session, TIMING))}
+    assert "userA" not in lock and "userB" not in lock  # out of the GSIs
+
+
+@pytest.mark.parametrize(("a", "b"), [("ua", "uc"), ("uc", "ub"), ("ub", "uc"), ("uc", "ua")])
+def test_open_invite_busy_on_either_side(repo, a: str, b: str) -> None:
+    """While ua and ub have a pending invite, neither may invite or be invited."""
+    invite(repo, "ua", "ub")
+    transition = open_invite("s2", Party(a, a), Party(b, b), s(1), TIMING, None)
+    with pytest.raises(DuelError) as refused:
+        repo.open_invite(transition, s(1), TIMING, pytest.fail)
+    assert refused.value.code is ErrorCode.USER_BUSY
+    assert repo.get("s2") is None
+
+
+def test_open_invite_busy_during_active_duel(repo) -> None:
+    """An accepted duel keeps both users busy until it ends."""
+    invite(repo, "ua", "ub")
+    accept(repo, "s1", "ub", 10)
+    transition = open_invite("s2", Party("uc", "uc"), Party("ub", "ub"), s(500), TIMING, None)
+    with pytest.raises(DuelError):
+        repo.open_invite(transition, s(500), TIMING, pytest.fail)
+
+
+def test_lock_of_stopped_or_missing_session_is_free(repo) -> None:
+    """A lock whose holder stopped or vanished does not make anyone busy."""
+    invite(repo, "ua", "ub")
+    repo.run("s1", lambda cur: answer(cur, "ub", False, s(5), TIMING))
+    invite(repo, "ub", "ua", "s2", at=6)
+    repo._client.delete_item(TableName=TABLE, Key={"sessionId": {"S": "s2"}})
+    invite(repo, "ua", "uc", "s3", at=7)
+    assert repo.holder("ua") == "s3" and repo.holder("ub") == "s2"
+
+
+def test_overdue_holder_is_ended_before_the_new_invite(repo) -> None:
+    """A lock held by a pending invite past its deadline is freed by expiring that invite."""
+    invite(repo, "ua", "ub")
+    transition = open_invite("s2", Party("uc", "uc"), Party("ub", "ub"), s(61), TIMING, None)
+    settled: list[Transition] = []
+    repo.open_invite(transition, s(61), TIMING, settled.append)
+    assert [t.after.end_reason for t in settled] == [EndReason.NO_RESPONSE]
+    old = repo.get("s1")
+    assert old is not None and old.end_reason is EndReason.NO_RESPONSE
+    assert repo.holder("ub") == "s2"
+
+
+def test_concurrent_invites_to_one_user_one_wins(repo) -> None:
+    """Two invites read the invitee's lock as free; the loser's transaction is cancelled."""
+    seen = {"ua": repo.holder("ua"), "ub": repo.holder("ub")}
+    invite(repo, "uc", "ub", "s-other")
+    loser = open_invite("s1", Party("ua", "ua"), Party("ub", "ub"), s(0), TIMING, None).after
+    assert repo.try_create(loser, seen, lock_expire_at(loser, TIMING)) is False
+    assert repo.get("s1") is None and repo.holder("ua") is None
+    # Retried from the top, the loser now sees the winner's lock.
+    with pytest.raises(DuelError) as refused:
+        invite(repo, "ua", "ub")
+    assert refused.value.code is ErrorCode.USER_BUSY
+
+
+def test_overdue_holder_is_announced_even_if_the_other_side_is_busy(repo) -> None:
+    """Busy is decided before anything is settled, so no ending goes unannounced."""
+    invite(repo, "ua", "ub")
+    invite(repo, "uc", "ud", "s2", at=30)
+    transition = open_invite("s3", Party("ua", "ua"), Party("uc", "uc"), s(61), TIMING, None)
+    with pytest.raises(DuelError):
+        repo.open_invite(transition, s(61), TIMING, pytest.fail)
+    still = repo.get("s1")
+    assert still is not None and still.status is Status.PENDING  # left for its timer
+
+
+def test_overdue_holders_of_both_users_are_each_settled_once(repo) -> None:
+    """Two users locked by the same overdue session: it is ended once, then re-locked."""
+    invite(repo, "ua", "ub")
+    transition = open_invite("s2", Party("ub", "ub"), Party("ua", "ua"), s(61), TIMING, None)
+    settled: list[Transition] = []
+    repo.open_invite(transition, s(61), TIMING, settled.append)
+    assert [t.after.session_id for t in settled] == ["s1"]
+    assert repo.holder("ua") == repo.holder("ub") == "s2"
+
+
+# ---------------------------------------------------------------- reads
+
+
+def test_for_user_finds_both_roles(repo) -> None:
+    """A user's sessions come from both GSIs; lock items never show up."""
+    invite(repo, "ua", "ub")
+    repo.run("s1", lambda cur: stop(cur, "ua", s(1), TIMING))
+    invite(repo, "uc", "ua", "s2", at=2)
+    assert sorted(x.session_id for x in repo.for_user("ua")) == ["s1", "s2"]
+    assert [x.session_id for x in repo.for_user("ub")] == ["s1"]
+    assert repo.for_user("nobody") == []
+
+
+def test_current_sessions_batch_reads_locks_then_holders(repo) -> None:
+    """Every user maps to their lock's holder session, or None."""
+    invite(repo, "ua", "ub")
+    current = repo.current_sessions(["ua", "ub", "uc"])
+    assert current["ua"] is not None and current["ua"].session_id == "s1"
+    assert current["ub"] == current["ua"]
+    assert current["uc"] is None
+    many = repo.current_sessions([f"user-{i}" for i in range(250)] + ["ua"])
+    assert len(many) == 251 and many["ua"] is not None

@@ -1,0 +1,167 @@
+"""invite: every outcome and error code, in protocol order."""
+
+from __future__ import annotations
+
+import json
+
+from duel.timers import TimerKind
+
+
+def error_code(world, conn: str) -> str:
+    (frame,) = world.frames(conn)
+    assert frame["type"] == "error"
+    return str(frame["code"])
+
+
+def test_invite_reaches_every_tab_of_both_users(world) -> None:
+    """invite_sent to all inviter tabs (with requestId), invite to all invitee tabs (without)."""
+    alice1, alice2 = world.connect("u-alice", "alice"), world.connect("u-alice", "alice")
+    bob1, bob2 = world.connect("u-bob", "bob"), world.connect("u-bob", "bob")
+    world.send(alice1, {"action": "invite", "to": "u-bob", "requestId": "r-1"})
+    sent = world.frames(alice1)
+    assert sent == world.frames(alice2)
+    (invite_sent,) = sent
+    session_id = invite_sent["sessionId"]
+    assert invite_sent == {
+        "type": "invite_sent",
+        "sessionId": session_id,
+        "to": "u-bob",
+        "toUsername": "bob",
+        "expiresAt": "2026-01-01T00:01:00.000Z",
+        "requestId": "r-1",
+    }
+    for bob in (bob1, bob2):
+        assert world.frames(bob) == [
+            {
+                "type": "invite",
+                "sessionId": session_id,
+                "from": "u-alice",
+                "fromUsername": "alice",
+                "expiresAt": "2026-01-01T00:01:00.000Z",
+            }
+        ]
+    # The two expiresAt strings are the same bytes.
+    to_alice = world.poster.raw(alice1)[0].decode()
+    to_bob = world.poster.raw(bob1)[0].decode()
+    assert '"expiresAt":"2026-01-01T00:01:00.000Z"' in to_alice
+    assert '"expiresAt":"2026-01-01T00:01:00.000Z"' in to_bob
+
+
+def test_invite_stores_pending_session_and_enqueues_expiry(world) -> None:
+    """The session is pending and an invite_expiry timer waits INVITE_TIMEOUT_SECONDS."""
+    alice, _ = world.connect("u-alice"), world.connect("u-bob")
+    session_id = world.invite(alice, "u-bob")
+    session = world.deps.sessions.get(session_id)
+    assert session is not None and session.status.value == "pending"
+    ((timer, delay),) = world.timers.sent
+    assert (timer.kind, timer.session_id, timer.due, delay) == (
+        TimerKind.INVITE_EXPIRY,
+        session_id,
+        session.expires_at,
+        60,
+    )
+
+
+def test_bad_request_beats_everything(world) -> None:
+    """A missing or mistyped `to` is bad_request, requestId echoed."""
+    alice = world.connect("u-alice")
+    for body in ({"action": "invite", "requestId": "r"}, {"action": "invite", "to": ["u-bob"]}):
+        world.send(alice, {**body, "requestId": "r"})
+        (frame,) = world.frames(alice)
+        assert (frame["code"], frame["requestId"]) == ("bad_request", "r")
+
+
+def test_self_invite(world) -> None:
+    """Inviting yourself is self_invite."""
+    alice = world.connect("u-alice")
+    world.send(alice, {"action": "invite", "to": "u-alice"})
+    assert error_code(world, alice) == "self_invite"
+
+
+def test_user_offline(world) -> None:
+    """Nobody connected, only expired connections, or no such user: user_offline."""
+    alice = world.connect("u-alice")
+    world.send(alice, {"action": "invite", "to": "u-nobody"})
+    assert error_code(world, alice) == "user_offline"
+    world.connect("u-bob")
+    world.clock.advance(3600)
+    world.send(alice, {"action": "ping"})
+    world.frames(alice)
+    world.send(alice, {"action": "invite", "to": "u-bob"})
+    assert error_code(world, alice) == "user_offline"
+    world.send(alice, {"action": "invite", "to": "x" * 3000})
+    assert error_code(world, alice) == "user_offline"
+    assert world.timers.sent == []
+
+
+def test_user_offline_beats_user_busy(world) -> None:
+    """A busy user who went offline is reported offline."""
+    alice, bob = world.connect("u-alice"), world.connect("u-bob")
+    world.connect("u-carol")
+    world.invite(bob, "u-carol")
+    world.disconnect(bob)
+    world.send(alice, {"action": "invite", "to": "u-bob"})
+    assert error_code(world, alice) == "user_offline"
+
+
+def test_user_busy_on_either_side(world) -> None:
+    """An invitee or inviter with a pending or active session makes the invite user_busy."""
+    alice, bob, carol = world.connect("u-alice"), world.connect("u-bob"), world.connect("u-carol")
+    session_id = world.invite(alice, "u-bob")
+    world.frames(bob)
+    world.send(carol, {"action": "invite", "to": "u-bob", "requestId": "c1"})
+    (frame,) = world.frames(carol)
+    assert (frame["code"], frame["requestId"]) == ("user_busy", "c1")
+    world.send(alice, {"action": "invite", "to": "u-carol"})
+    assert error_code(world, alice) == "user_busy"
+    world.send(bob, {"action": "response", "sessionId": session_id, "accept": True})
+    world.send(carol, {"action": "invite", "to": "u-alice"})
+    assert error_code(world, carol) == "user_busy"
+    assert len(world.aws.items("duelctl-sessions")) == 1 + 2  # the session and two locks
+
+
+def test_errors_go_to_the_sending_tab_only(world) -> None:
+    """An invite error is a sender frame: the inviter's other tab hears nothing."""
+    tab1, tab2 = world.connect("u-alice"), world.connect("u-alice")
+    world.send(tab1, {"action": "invite", "to": "u-alice"})
+    assert error_code(world, tab1) == "self_invite"
+    assert world.frames(tab2) == []
+
+
+def test_invite_after_an_unfired_expiry_frees_the_user(world) -> None:
+    """An old invite past its deadline but not yet timed out ends now; the new one opens."""
+    alice, bob, carol = world.connect("u-alice"), world.connect("u-bob"), world.connect("u-carol")
+    old = world.invite(alice, "u-bob")
+    world.frames(bob)
+    world.clock.advance(61)
+    new = world.invite(carol, "u-bob")
+    assert world.frames(alice) == [{"type": "no_response", "sessionId": old}]
+    assert [f["type"] for f in world.frames(bob)] == ["no_response", "invite"]
+    # The old timer, when it finally comes, says nothing more.
+    assert world.deliver(world.timers.sent[0][0]) == {"batchItemFailures": []}
+    assert world.frames(alice) == world.frames(bob) == []
+    assert new != old
+
+
+def test_gone_invitee_tab_is_cleaned_and_other_tab_invited(world) -> None:
+    """GoneException on one invitee tab deletes it; the live tab still gets the invite."""
+    alice = world.connect("u-alice")
+    stale, fresh = world.connect("u-bob"), world.connect("u-bob")
+    world.poster.gone.add(stale)
+    world.invite(alice, "u-bob")
+    assert [f["type"] for f in world.frames(fresh)] == ["invite"]
+    live = world.deps.connections.live("u-bob", world.clock.now)
+    assert [c.connection_id for c in live] == [fresh]
+
+
+def test_invite_message_event_from_aws(world, event) -> None:
+    """The captured MESSAGE shape works end to end."""
+    raw = event("websocket_message")
+    body = json.loads(raw["body"])
+    world.connect(body["to"], "bob")
+    connect = event("websocket_connect")
+    connect["requestContext"]["connectionId"] = raw["requestContext"]["connectionId"]
+    world.handler("connect").handle(connect, world.context)
+    assert world.handler("invite").handle(raw, world.context) == {"statusCode": 200}
+    (frame,) = world.poster.frames(raw["requestContext"]["connectionId"])
+    assert frame["type"] == "invite_sent" and frame["requestId"] == "r-1"
