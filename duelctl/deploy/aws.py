@@ -1,0 +1,154 @@
+"""boto3 sessions for deploy and destroy, and botocore errors translated in one place.
+
+Credentials come from boto3's standard chain (environment, `--profile`/AWS_PROFILE,
+~/.aws, SSO, container and instance roles); nothing here reads them itself. The AWS
+endpoint comes from boto3 too: `AWS_ENDPOINT_URL` (botocore >= 1.31 honours it for
+every client) points the same code at a moto server in tests.
+
+`aws_errors` is the boundary where botocore's exceptions become the CLI's one-line
+errors (style.md §7); code that expects a specific AWS error code catches it itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from duelctl.deploy.errors import CredentialsError, DeployError, EndpointUnreachable
+from duelctl.errors import UsageError
+
+# AWS: codes STS/CloudFormation/S3 return for unknown, expired or mis-signed credentials
+# (AWS General Reference, "Common errors").
+CREDENTIAL_CODES = frozenset(
+    {
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidAccessKeyId",
+        "InvalidToken",
+        "RequestExpired",
+    }
+)
+DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "AuthorizationError"})
+SETUP_HINT = (
+    "configure credentials with `aws configure` / `aws sso login`, set AWS_PROFILE, "
+    "or pass --profile"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Aws:
+    """An authenticated session: who the caller is, and where the stack goes."""
+
+    session: Any  # boto3.session.Session
+    region: str
+    account: str
+    caller_arn: str
+
+    def client(self, service: str) -> Any:
+        """A client for `service` in the deploy region (endpoint from boto3's config)."""
+        from botocore.config import Config
+
+        config = Config(
+            retries={"mode": "standard", "max_attempts": 4},
+            connect_timeout=10,
+            read_timeout=60,
+            user_agent_extra="duelctl-deploy",
+        )
+        return self.session.client(service, region_name=self.region, config=config)
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError ('' for anything else)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def error_message(exc: BaseException) -> str:
+    """The AWS error message of a ClientError, else `str(exc)`."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        message = response.get("Error", {}).get("Message")
+        if message:
+            return str(message)
+    return str(exc)
+
+
+def open_session(*, region: str | None, profile: str | None) -> Aws:
+    """Build the session and ask STS who we are, so credential problems surface first.
+
+    GetCallerIdentity needs no IAM permission (STS API reference), so it fails only
+    for missing or invalid credentials, never for a narrow policy.
+    """
+    import boto3
+    from botocore.exceptions import ProfileNotFound
+
+    try:
+        session = boto3.session.Session(profile_name=profile, region_name=region)
+    except ProfileNotFound:
+        raise UsageError(
+            f"AWS profile {profile!r} not found in ~/.aws/config or ~/.aws/credentials; "
+            "check the name (`aws configure list-profiles`)"
+        ) from None
+    resolved = region or session.region_name
+    if not resolved:
+        raise UsageError(
+            "no AWS region: pass --region, set AWS_REGION, or give the profile a region"
+        )
+    with aws_errors("checking AWS credentials (sts:GetCallerIdentity)"):
+        sts = Aws(session, resolved, "", "").client("sts")
+        identity = sts.get_caller_identity()
+    return Aws(
+        session=session,
+        region=resolved,
+        account=str(identity["Account"]),
+        caller_arn=str(identity.get("Arn", "")),
+    )
+
+
+@contextlib.contextmanager
+def aws_errors(action: str) -> Iterator[None]:
+    """Turn botocore exceptions raised while doing `action` into one-line CLI errors."""
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectionError,
+        CredentialRetrievalError,
+        HTTPClientError,
+        NoCredentialsError,
+        NoRegionError,
+        PartialCredentialsError,
+    )
+
+    try:
+        yield
+    except (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError) as exc:
+        raise CredentialsError(f"no usable AWS credentials ({exc}); {SETUP_HINT}") from None
+    except NoRegionError:
+        raise UsageError(
+            "no AWS region: pass --region, set AWS_REGION, or give the profile a region"
+        ) from None
+    except (ConnectionError, HTTPClientError) as exc:
+        where = getattr(exc, "kwargs", {}).get("endpoint_url") or "the AWS endpoint"
+        raise EndpointUnreachable(f"cannot reach {where} while {action} ({exc})") from None
+    except ClientError as exc:
+        code = error_code(exc)
+        if code in CREDENTIAL_CODES:
+            raise CredentialsError(
+                f"AWS refused the credentials ({code}: {error_message(exc)}); {SETUP_HINT}"
+            ) from None
+        if code in DENIED_CODES:
+            raise CredentialsError(
+                f"not allowed while {action}: {code}: {error_message(exc)}"
+            ) from None
+        raise DeployError(f"{action} failed: {code}: {error_message(exc)}") from None
+    except BotoCoreError as exc:
+        if "token" in type(exc).__name__.lower() or "sso" in type(exc).__name__.lower():
+            raise CredentialsError(f"AWS credentials unusable ({exc}); {SETUP_HINT}") from None
+        raise DeployError(f"{action} failed: {exc}") from None
