@@ -33,7 +33,7 @@ class Endpoints:
     def from_json(cls, data: dict[str, Any]) -> Endpoints:
         """Build from a parsed endpoints file; unknown keys are ignored, missing ones are None."""
         known = {f.name for f in fields(cls)}
-        values = {name: data.get(name) for name in known}
+        values: dict[str, Any] = {name: data.get(name) for name in known}
         for required in ("target", "region", "stage", "websocket_url", "http_url"):
             if not isinstance(values.get(required), str):
                 raise ValueError(f"endpoints file lacks {required!r}")

@@ -1,10 +1,15 @@
-"""Tokens for the web client on a local stack: sign in by username alone.
+"""The web client's two local-only routes: its config, and sign-in by username alone.
 
-The local HTTP origin mounts `token_endpoint` as `POST /_local/token {"username"}` (never
-on a deployed stage, which has no such route: there the page signs in with a password
-against the real pool). A user is created in moto's Cognito on first use with a fixed
-password, so the page, `duelctl token` and tests all get real pool-signed JWTs for the
-same users, which the authorizers verify exactly as they would in AWS.
+`LocalWebApi` serves, on the local stack's HTTP origin only (a deployed stage has neither
+route: there the page reads a config.json hosted next to it and signs in with a password
+against the real pool):
+
+- `GET /config.json` -> `web_config(endpoints)`: where the page finds the stack.
+- `POST /_local/token {"username"}` -> `{"idToken", "userId", "username"}`.
+
+A user is created in moto's Cognito on first use with a fixed password, so the page,
+`duelctl token` and tests all get real pool-signed JWTs for the same users, which the
+authorizers verify exactly as they would in AWS.
 
 AWS: AdminCreateUser with MessageAction SUPPRESS, AdminSetUserPassword Permanent, then
 AdminInitiateAuth ADMIN_USER_PASSWORD_AUTH; moto 5 supports all three and returns an
@@ -16,9 +21,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import jwt
+from aiohttp import web
+
+from emulator.endpoints import Endpoints
 
 # Local pools only. Same value as duelctl's CLI uses, so users made by either side sign
 # in through the other; it meets the template's password policy.
@@ -166,10 +175,69 @@ async def token_endpoint(
         return 502, {"message": f"local Cognito failed: {exc}"}
 
 
+CONFIG_PATH = "/config.json"
+TOKEN_PATH = "/_local/token"
+CONFIG_KEYS = ("target", "stage", "region", "websocket_url", "http_url", "user_pool_client_id")
+
+
+def web_config(endpoints: Endpoints, *, local_auth: bool = True) -> dict[str, Any]:
+    """The body of the page's `config.json` (web/README.md): endpoint keys + `local_auth`.
+
+    Only what a browser needs: no management URL, no table names, no AWS endpoint.
+    """
+    body: dict[str, Any] = {key: getattr(endpoints, key) for key in CONFIG_KEYS}
+    body["local_auth"] = local_auth
+    return body
+
+
+class LocalWebApi:
+    """`GET /config.json` and `POST /_local/token` for the page served by `duelctl up`.
+
+    `endpoints()` returns the running stack's endpoints, or None while it is starting
+    (the HTTP server binds before the endpoints are known); requests then get 503.
+    """
+
+    def __init__(self, endpoints: Callable[[], Endpoints | None]) -> None:
+        self._endpoints = endpoints
+
+    @staticmethod
+    def matches(raw_path: str) -> bool:
+        """True for the two paths this component owns (any method: it answers 405)."""
+        return raw_path.split("?", 1)[0] in (CONFIG_PATH, TOKEN_PATH)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        endpoints = self._endpoints()
+        if endpoints is None:
+            return web.json_response({"message": "the stack is starting"}, status=503)
+        if request.path == CONFIG_PATH:
+            if request.method not in ("GET", "HEAD"):
+                return web.json_response({"message": "use GET"}, status=405)
+            body = web_config(endpoints)
+            # The page calls http_url from the origin it was loaded from; answering with
+            # that origin (127.0.0.1 or localhost, whichever the user typed) keeps GET
+            # /online same-origin, so no CORS is needed locally.
+            body["http_url"] = f"{request.scheme}://{request.host}"
+            return web.json_response(body, headers={"Cache-Control": "no-store"})
+        if request.method != "POST":
+            return web.json_response({"message": "use POST"}, status=405)
+        if not (endpoints.aws_endpoint_url and endpoints.user_pool_id):
+            return web.json_response({"message": "this stack has no local user pool"}, status=404)
+        status, body = await token_endpoint(
+            await request.read(),
+            aws_url=endpoints.aws_endpoint_url,
+            pool_id=endpoints.user_pool_id,
+            client_id=endpoints.user_pool_client_id or "",
+            region=endpoints.region,
+        )
+        return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
+
+
 __all__ = [
     "LOCAL_PASSWORD",
     "LocalAuthError",
+    "LocalWebApi",
     "check_username",
     "issue_local_token",
     "token_endpoint",
+    "web_config",
 ]

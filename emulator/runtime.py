@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -120,22 +119,22 @@ class Emulator:
         from emulator.gateway.server import WebSocketGateway
         from emulator.http_server import HttpServer
         from emulator.proxy.certs import ensure_certificates
-        from emulator.proxy.connect import ConnectProxy
+        from emulator.proxy.connect import ConnectProxy, aws_route
         from emulator.runner.process import ProcessRunner
-        from emulator.services.moto_server import MotoServer
-        from emulator.services.provision import provision
+        from emulator.services import Services
 
         t = self.template
         opts = self.options
         state_dir = opts.state_dir or default_state_dir()
 
-        moto = MotoServer()
-        await asyncio.to_thread(moto.start)
-        self._stack.callback(moto.stop)
-        aws_url = moto.url
-
-        provisioning = asyncio.create_task(asyncio.to_thread(provision, t, aws_url))
+        services = Services(clock=self.clock, ttl_interval_s=opts.ttl_interval_s)
+        self._stack.callback(services.stop)
+        moto_starting = asyncio.create_task(asyncio.to_thread(services.start_moto))
         certs = await asyncio.to_thread(ensure_certificates, state_dir / "certs", t.region)
+        aws_url = await moto_starting
+        # Provisioning runs in a thread while the servers below start; clients can reach
+        # nothing before the gateway starts, after it has finished.
+        provisioning = asyncio.create_task(asyncio.to_thread(services.provision, t))
 
         runner_ref = _RunnerRef()
         gateways = {
@@ -158,8 +157,9 @@ class Emulator:
         http = HttpServer(
             t,
             runner=runner_ref,
-            gateways={t_api.api_id: gateways[t_api.logical_id] for t_api in t.websocket_apis},
+            gateways={api.api_id: gateways[api.logical_id] for api in t.websocket_apis},
             aws_url=aws_url,
+            clock=self.clock,
             host=opts.host,
             port=opts.http_port,
             static_dir=opts.static_dir,
@@ -167,29 +167,10 @@ class Emulator:
         await http.start()
         self._stack.push_async_callback(http.aclose)
 
-        def route(host: str) -> tuple[str, int] | None:
-            if ".execute-api." in host:
-                return ("127.0.0.1", http.port)
-            if host.endswith(".amazonaws.com"):
-                return ("127.0.0.1", moto.port)
-            return None
-
-        proxy = ConnectProxy(certs, route=route, host=opts.host)
+        proxy = ConnectProxy(certs, aws_route(http.port, services.moto.port), host=opts.host)
         await proxy.start()
         self._stack.push_async_callback(proxy.aclose)
 
-        extra_env = {
-            "AWS_ENDPOINT_URL": aws_url,
-            "AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{http.port}",
-            "HTTPS_PROXY": proxy.url,
-            "https_proxy": proxy.url,
-            "NO_PROXY": "127.0.0.1,localhost",
-            "no_proxy": "127.0.0.1,localhost",
-            "AWS_CA_BUNDLE": str(certs.ca_path),
-            "SSL_CERT_FILE": str(certs.ca_path),
-            "REQUESTS_CA_BUNDLE": str(certs.ca_path),
-            **opts.extra_env,
-        }
         if self._injected_runner is not None:
             runner: Any = self._injected_runner
         else:
@@ -197,17 +178,16 @@ class Emulator:
                 t.functions,
                 region=t.region,
                 account_id=t.account_id,
-                extra_env=extra_env,
+                extra_env=self._function_env(aws_url, http.port, proxy.url, certs.ca_path),
                 clock=self.clock,
             )
             self._stack.push_async_callback(runner.aclose)
         self.runner = runner
         runner_ref.set(runner)
+        await provisioning
 
-        provisioned = await provisioning
-
-        # Pollers stop before the workers they invoke (exit stack order is LIFO).
-        tasks: list[asyncio.Task[None]] = []
+        # Pollers stop before the workers they invoke (the exit stack unwinds LIFO).
+        tasks: list[asyncio.Task[Any]] = []
 
         async def cancel_tasks() -> None:
             for task in tasks:
@@ -215,10 +195,12 @@ class Emulator:
             await asyncio.gather(*tasks, return_exceptions=True)
 
         self._stack.push_async_callback(cancel_tasks)
-        for coro in self._service_loops(provisioned, aws_url, runner_ref):
-            tasks.append(asyncio.create_task(coro))
+        tasks.extend(asyncio.create_task(loop) for loop in services.pollers(runner_ref))
         if opts.reload and self._injected_runner is None:
             tasks.append(asyncio.create_task(self._watch(runner)))
+        # A LATEST stream position is fixed only once its poller holds an iterator;
+        # writes made before that would never reach the function.
+        await services.wait_ready()
 
         for gw in gateways.values():
             await gw.start()
@@ -229,45 +211,27 @@ class Emulator:
 
         self._endpoints = self._build_endpoints(http.port, aws_url)
 
-    def _service_loops(self, provisioned: Any, aws_url: str, runner: FunctionRunner) -> list[Any]:
-        from emulator.services.sqs import SqsPoller
-        from emulator.services.streams import StreamPoller
-        from emulator.services.ttl import TtlReaper
+    def _function_env(
+        self, aws_url: str, http_port: int, proxy_url: str, ca_path: Path
+    ) -> dict[str, str]:
+        """The standard variables that point unmodified boto3 and urllib at the local stack.
 
-        t = self.template
-        loops: list[Any] = []
-        ttl_tables = [tbl for tbl in t.tables.values() if tbl.ttl_attribute]
-        marks = provisioned.ttl_marks if hasattr(provisioned, "ttl_marks") else None
-        reaper = TtlReaper(
-            aws_url, ttl_tables, clock=self.clock, interval_s=self.options.ttl_interval_s
-        )
-        if ttl_tables:
-            loops.append(reaper.run())
-        for source in t.event_sources:
-            if not source.enabled:
-                continue
-            if source.kind == "sqs":
-                poller: Any = SqsPoller(
-                    aws_url,
-                    source,
-                    t.queues[source.source],
-                    runner,
-                    region=t.region,
-                    account_id=t.account_id,
-                )
-            else:
-                poller = StreamPoller(
-                    aws_url,
-                    source,
-                    t.tables[source.source],
-                    runner,
-                    region=t.region,
-                    stream_arn=provisioned.stream_arns[source.source],
-                    ttl_marks=marks or reaper.marks,
-                    clock=self.clock,
-                )
-            loops.append(poller.run())
-        return loops
+        Nothing here is emulator-specific: a developer pointing a handler at moto by hand
+        sets the same ones (README, "How unmodified handlers reach the local stack").
+        """
+        loopback = "127.0.0.1,localhost"
+        return {
+            "AWS_ENDPOINT_URL": aws_url,
+            "AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{http_port}",
+            "HTTPS_PROXY": proxy_url,
+            "https_proxy": proxy_url,
+            "NO_PROXY": loopback,
+            "no_proxy": loopback,
+            "AWS_CA_BUNDLE": str(ca_path),
+            "SSL_CERT_FILE": str(ca_path),
+            "REQUESTS_CA_BUNDLE": str(ca_path),
+            **self.options.extra_env,
+        }
 
     async def _watch(self, runner: Any) -> None:
         from emulator.runner.reload import watch_code
@@ -333,7 +297,6 @@ def run_in_thread(
         try:
             async with Emulator(template, options=options) as emu:
                 box["endpoints"] = emu.endpoints
-                box["emulator"] = emu
                 started.set()
                 await stop.wait()
         except BaseException as exc:
@@ -356,11 +319,6 @@ def run_in_thread(
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(timeout=30)
-
-
-def temp_state_dir() -> Path:
-    """A throwaway state dir for tests that must not share the user's cache."""
-    return Path(tempfile.mkdtemp(prefix="duelctl-"))
 
 
 __all__ = ["Emulator", "EmulatorOptions", "run_in_thread"]

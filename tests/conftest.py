@@ -35,7 +35,10 @@ if str(ROOT) not in sys.path:
 
 
 def start_stack(
-    workdir: Path, params: dict[str, str], template: Path = TEMPLATE
+    workdir: Path,
+    params: dict[str, str],
+    template: Path = TEMPLATE,
+    extra: list[str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Run `duelctl up` in `workdir`; return once `.duelctl/local.json` exists."""
     overrides = [f"{k}={v}" for k, v in params.items()]
@@ -53,8 +56,8 @@ def start_stack(
             "0",
             "--template",
             str(template),
-            "--parameter-overrides",
-            *overrides,
+            *(extra or []),
+            *(["--parameter-overrides", *overrides] if overrides else []),
         ],
         cwd=workdir,
         stdout=log,

@@ -58,16 +58,26 @@ class Services:
 
     def start(self, template: Template) -> Provisioned:
         """Start moto (once) and provision `template`; call again after a reload."""
+        self.start_moto()
+        return self.provision(template)
+
+    def start_moto(self) -> str:
+        """Start moto if it is not running; return its URL (blocking)."""
         from emulator.services.moto_server import MotoServer
-        from emulator.services.provision import provision
         from emulator.services.ttl import TtlMarks
 
         if self._moto is None:
             self._moto = MotoServer(self._host, self._port)
             self._moto.start()
             self._marks = TtlMarks()
+        return self._moto.url
+
+    def provision(self, template: Template) -> Provisioned:
+        """Create `template`'s tables, queues and user pools in moto (blocking, idempotent)."""
+        from emulator.services.provision import provision
+
         self._template = template
-        self._provisioned = provision(template, self._moto.url)
+        self._provisioned = provision(template, self.moto.url)
         return self._provisioned
 
     def pollers(self, runner: FunctionRunner) -> list[Coroutine[Any, Any, None]]:

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
+import aiohttp
 import boto3
 import jwt
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
-from emulator.local_auth import LocalAuthError, issue_local_token, token_endpoint
+from emulator.endpoints import Endpoints
+from emulator.local_auth import (
+    LocalAuthError,
+    LocalWebApi,
+    issue_local_token,
+    token_endpoint,
+    web_config,
+)
 from emulator.services.moto_server import MotoServer
 
 REGION = "us-east-1"
@@ -151,3 +161,96 @@ async def test_endpoint_answers_502_when_cognito_is_unreachable(pool: Pool) -> N
     )
     assert status == 502
     assert "local Cognito failed" in body["message"]
+
+
+def _endpoints(pool: Pool) -> Endpoints:
+    return Endpoints(
+        target="local",
+        region=REGION,
+        stage="local",
+        websocket_url="ws://127.0.0.1:1111/local",
+        management_url="http://127.0.0.1:2222/local",
+        http_url="http://127.0.0.1:2222",
+        aws_endpoint_url=pool.aws_url,
+        user_pool_id=pool.pool_id,
+        user_pool_client_id=pool.client_id,
+        connections_table="c",
+        sessions_table="s",
+    )
+
+
+@dataclass
+class Site:
+    url: str
+    ready: dict[str, Endpoints]  # empty = the stack is still starting
+
+
+@pytest.fixture
+async def site(pool: Pool) -> AsyncIterator[Site]:
+    """LocalWebApi behind a catch-all route, as the emulator's HTTP server mounts it."""
+    ready: dict[str, Endpoints] = {"endpoints": _endpoints(pool)}
+    api = LocalWebApi(lambda: ready.get("endpoints"))
+
+    async def dispatch(request: web.Request) -> web.StreamResponse:
+        if LocalWebApi.matches(request.raw_path):
+            return await api.handle(request)
+        return web.json_response({"message": "Not Found"}, status=404)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", dispatch)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        yield Site(str(server.make_url("")).rstrip("/"), ready)
+    finally:
+        await server.close()
+
+
+def test_web_config_has_only_what_a_browser_needs(pool: Pool) -> None:
+    """config.json carries the endpoint keys the page uses plus local_auth, nothing else."""
+    body = web_config(_endpoints(pool))
+    assert body == {
+        "target": "local",
+        "stage": "local",
+        "region": REGION,
+        "websocket_url": "ws://127.0.0.1:1111/local",
+        "http_url": "http://127.0.0.1:2222",
+        "user_pool_client_id": pool.client_id,
+        "local_auth": True,
+    }
+
+
+async def test_config_json_answers_with_the_request_origin(site: Site) -> None:
+    """GET /config.json names the origin the page came from as http_url (same-origin)."""
+    async with aiohttp.ClientSession() as http, http.get(f"{site.url}/config.json") as resp:
+        assert resp.status == 200
+        assert resp.headers["Cache-Control"] == "no-store"
+        body = await resp.json()
+    assert body["http_url"] == site.url
+    assert body["local_auth"] is True
+    assert body["websocket_url"] == "ws://127.0.0.1:1111/local"
+
+
+async def test_local_token_route_signs_in(site: Site) -> None:
+    """POST /_local/token returns a token for the name in the body."""
+    name = _name("fay")
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{site.url}/_local/token", json={"username": name}) as resp,
+    ):
+        assert resp.status == 200
+        body = await resp.json()
+    assert body["username"] == name
+
+
+async def test_wrong_methods_and_early_requests_are_refused(site: Site) -> None:
+    """Wrong methods get 405; before the stack is ready both routes answer 503."""
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{site.url}/_local/token") as resp:
+            assert resp.status == 405
+        async with http.post(f"{site.url}/config.json") as resp:
+            assert resp.status == 405
+        site.ready.clear()
+        async with http.get(f"{site.url}/config.json") as resp:
+            assert resp.status == 503
+            assert (await resp.json())["message"]

@@ -104,7 +104,11 @@ def _tail(path: Path, lines: int = 40) -> str:
 def web_stack(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebStack]:
     """`duelctl up` with compressed timers in a fresh working dir, for the whole run."""
     if os.environ.get("XXX_DEV_URL"):  # XXX dev only, remove
-        dev = json.loads(Path(os.environ["XXX_DEV_ENDPOINTS"]).read_text()) if os.environ.get("XXX_DEV_ENDPOINTS") else {}
+        dev = (
+            json.loads(Path(os.environ["XXX_DEV_ENDPOINTS"]).read_text())
+            if os.environ.get("XXX_DEV_ENDPOINTS")
+            else {}
+        )
         yield WebStack({**dev, "http_url": os.environ["XXX_DEV_URL"]}, Path("/tmp"))
         return
     workdir = tmp_path_factory.mktemp("web-stack")

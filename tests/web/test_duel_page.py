@@ -224,6 +224,55 @@ def test_reload_resumes_the_running_duel(new_player: NewPlayer, web_stack: Any) 
     end_state(mia, "stopped", "peer", f"{ned.name} stopped the duel")
 
 
+def _connection_ids(endpoints: dict[str, Any], username: str) -> list[str]:
+    """The user's live connections, from the stack's Connections table (protocol.md)."""
+    dynamodb = boto3.client(
+        "dynamodb",
+        region_name=endpoints["region"],
+        endpoint_url=endpoints["aws_endpoint_url"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    items = dynamodb.scan(
+        TableName=endpoints["connections_table"],
+        FilterExpression="username = :u",
+        ExpressionAttributeValues={":u": {"S": username}},
+    )["Items"]
+    return [item["connectionId"]["S"] for item in items]
+
+
+def test_dropped_socket_reconnects_and_resumes(new_player: NewPlayer, web_stack: Any) -> None:
+    """When the server drops the socket mid-duel, the page reconnects and keeps the timer."""
+    endpoints = web_stack.endpoints
+    rae, sam = new_player(unique("rae")), new_player(unique("sam"))
+    sign_in(rae)
+    sign_in(sam)
+    invite(rae, sam)
+    sam.testid("accept-button").click()
+    both_running(rae, sam)
+    status = sam.testid("connection-status")
+    expect(status).to_have_attribute("data-opens", "1")
+    dropped = _connection_ids(endpoints, sam.name)
+    assert dropped
+    management = boto3.client(
+        "apigatewaymanagementapi",
+        region_name=endpoints["region"],
+        endpoint_url=endpoints["management_url"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    for connection_id in dropped:
+        management.delete_connection(ConnectionId=connection_id)
+    expect(status).to_have_attribute("data-opens", "2")
+    expect(status).to_have_attribute("data-status", "open")
+    assert set(_connection_ids(endpoints, sam.name)).isdisjoint(dropped)
+    both_running(rae, sam)
+    assert_same_time(rae, sam, web_stack.duel_s)
+    sam.shot("01-session-after-reconnect")
+    rae.testid("stop-button").click()
+    end_state(sam, "stopped", "peer", f"{rae.name} stopped the duel")
+
+
 def test_server_error_is_shown_readably(new_player: NewPlayer) -> None:
     """Inviting someone who is not online shows the server's `user_offline` as a sentence."""
     olga = new_player(unique("olga"))

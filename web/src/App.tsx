@@ -132,7 +132,10 @@ function Playing({
       },
     };
   }, [config]);
-  const fatal = useCallback((message: string) => live.current.onSignOut(`Signed out: ${message}`), []);
+  const fatal = useCallback(
+    (message: string) => live.current.onSignOut(`Signed out: ${message}`),
+    [],
+  );
 
   const [socket, snap] = useDuelSocket(config.websocket_url, tokens, fatal);
   const [duel, dispatch] = useReducer(duelReducer, undefined, () =>
@@ -198,11 +201,18 @@ function Playing({
 
   // Safety net: if the end of an invite or duel is overdue (a frame lost with a dropped
   // connection that has not been noticed yet), ask the server where things stand.
-  const deadline = current ? (current.phase === "active" ? current.endsAt : current.expiresAt) : null;
+  const deadline = current
+    ? current.phase === "active"
+      ? current.endsAt
+      : current.expiresAt
+    : null;
   useEffect(() => {
     if (!socket || deadline === null || !Number.isFinite(deadline)) return undefined;
     const wait = Math.max(0, deadline - serverClock.now()) + OVERDUE_MS;
-    const id = window.setTimeout(() => socket.send({ action: "state", requestId: newRequestId() }), wait);
+    const id = window.setTimeout(
+      () => socket.send({ action: "state", requestId: newRequestId() }),
+      wait,
+    );
     return () => window.clearTimeout(id);
   }, [socket, current?.sessionId, deadline]);
 
@@ -226,7 +236,9 @@ function Playing({
         endsAt={current.endsAt}
         durationSeconds={current.durationSeconds}
         stopping={busy?.action === "stop"}
-        onStop={() => send({ action: "stop", sessionId: current.sessionId }, { action: "stop", peer })}
+        onStop={() =>
+          send({ action: "stop", sessionId: current.sessionId }, { action: "stop", peer })
+        }
       />
     );
   } else if (current?.phase === "outgoing") {
@@ -257,7 +269,11 @@ function Playing({
         connected={snap.status === "open"}
         invitingId={busy?.action === "invite" ? (busy.target ?? null) : null}
         onInvite={(user) =>
-          send({ action: "invite", to: user.userId }, { action: "invite", peer: user.username }, user.userId)
+          send(
+            { action: "invite", to: user.userId },
+            { action: "invite", peer: user.username },
+            user.userId,
+          )
         }
       />
     );
@@ -265,9 +281,18 @@ function Playing({
 
   return (
     <>
-      <Header config={config} username={identity.username} snap={snap} onSignOut={() => onSignOut(null)} />
+      <Header
+        config={config}
+        username={identity.username}
+        snap={snap}
+        onSignOut={() => onSignOut(null)}
+      />
       {snap.status !== "open" && (
-        <div className="banner banner-warn page-banner" role="status" data-testid="connection-banner">
+        <div
+          className="banner banner-warn page-banner"
+          role="status"
+          data-testid="connection-banner"
+        >
           {snap.status === "connecting"
             ? "Connecting to the duel server…"
             : "Lost the connection to the duel server. Reconnecting; your invite or duel keeps going."}
@@ -288,7 +313,10 @@ function Playing({
           }
         />
       )}
-      <Toasts toasts={toasts} onDismiss={(id) => setToasts((list) => list.filter((t) => t.id !== id))} />
+      <Toasts
+        toasts={toasts}
+        onDismiss={(id) => setToasts((list) => list.filter((t) => t.id !== id))}
+      />
       <ClockFooter />
     </>
   );

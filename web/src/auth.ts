@@ -112,7 +112,10 @@ async function cognito(config: AppConfig, body: object): Promise<Record<string, 
   }
   const data = (await response.json().catch(() => ({}))) as Record<string, unknown>;
   if (!response.ok) {
-    const type = String(data.__type ?? "").split("#").pop() ?? "";
+    const type =
+      String(data.__type ?? "")
+        .split("#")
+        .pop() ?? "";
     const known = COGNITO_ERRORS[type];
     const detail = typeof data.message === "string" ? data.message : `HTTP ${response.status}`;
     if (type === "InvalidParameterException") throw new AuthError(`${known}: ${detail}`);
@@ -127,7 +130,9 @@ function tokensOf(data: Record<string, unknown>): { IdToken?: string; RefreshTok
       data.ChallengeName === "NEW_PASSWORD_REQUIRED"
         ? " (the account still has a temporary password: set a permanent one first)"
         : "";
-    throw new AuthError(`Cognito asks for ${data.ChallengeName}, which this page cannot answer${hint}`);
+    throw new AuthError(
+      `Cognito asks for ${data.ChallengeName}, which this page cannot answer${hint}`,
+    );
   }
   return (data.AuthenticationResult ?? {}) as { IdToken?: string; RefreshToken?: string };
 }

@@ -52,7 +52,8 @@ export async function loadConfig(): Promise<AppConfig> {
   } catch {
     throw new ConfigError("config.json is not valid JSON");
   }
-  if (typeof data !== "object" || data === null) throw new ConfigError("config.json is not an object");
+  if (typeof data !== "object" || data === null)
+    throw new ConfigError("config.json is not an object");
   const raw = data as Record<string, unknown>;
   const config: AppConfig = {
     target: requireString(raw, "target"),
@@ -60,7 +61,8 @@ export async function loadConfig(): Promise<AppConfig> {
     region: requireString(raw, "region"),
     websocket_url: requireString(raw, "websocket_url"),
     http_url: requireString(raw, "http_url").replace(/\/+$/, ""),
-    user_pool_client_id: typeof raw.user_pool_client_id === "string" ? raw.user_pool_client_id : null,
+    user_pool_client_id:
+      typeof raw.user_pool_client_id === "string" ? raw.user_pool_client_id : null,
     local_auth: raw.local_auth === true,
     cognito_url: typeof raw.cognito_url === "string" ? raw.cognito_url : undefined,
   };

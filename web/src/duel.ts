@@ -127,7 +127,12 @@ export function duelReducer(state: DuelState, action: DuelAction): DuelState {
 }
 
 function finish(state: DuelState, ended: Ended): DuelState {
-  return { ...state, current: null, ended, over: [...state.over.slice(1 - REMEMBER_OVER), ended.sessionId] };
+  return {
+    ...state,
+    current: null,
+    ended,
+    over: [...state.over.slice(1 - REMEMBER_OVER), ended.sessionId],
+  };
 }
 
 function onFrame(state: DuelState, frame: ServerFrame, serverNow: number): DuelState {

@@ -19,7 +19,14 @@ export interface SessionView {
 }
 
 export type ServerFrame =
-  | { type: "invite_sent"; sessionId: string; to: string; toUsername: string; expiresAt: string; requestId?: string }
+  | {
+      type: "invite_sent";
+      sessionId: string;
+      to: string;
+      toUsername: string;
+      expiresAt: string;
+      requestId?: string;
+    }
   | { type: "invite"; sessionId: string; from: string; fromUsername: string; expiresAt: string }
   | {
       type: "start";

@@ -25,6 +25,7 @@ export interface SocketSnapshot {
   status: SocketStatus;
   retryAt: number | null; // browser ms of the next attempt while reconnecting
   failures: number; // consecutive attempts that did not open
+  opens: number; // connections opened so far (2 and up: it reconnected)
 }
 
 export interface TokenSource {
@@ -42,7 +43,7 @@ export function newRequestId(): string {
 
 export class DuelSocket {
   private ws: WebSocket | null = null;
-  private snapshot: SocketSnapshot = { status: "connecting", retryAt: null, failures: 0 };
+  private snapshot: SocketSnapshot = { status: "connecting", retryAt: null, failures: 0, opens: 0 };
   private attempt = 0;
   private stopped = false;
   private retryTimer: number | undefined;
@@ -71,7 +72,7 @@ export class DuelSocket {
     const ws = this.ws;
     this.ws = null;
     ws?.close(1000, "bye");
-    this.setSnapshot({ status: "stopped", retryAt: null, failures: 0 });
+    this.setSnapshot({ ...this.snapshot, status: "stopped", retryAt: null, failures: 0 });
   }
 
   /** Send one message; false when the socket is not open (the caller tells the user). */
@@ -109,6 +110,7 @@ export class DuelSocket {
     const failures = this.snapshot.failures;
     this.ws = null;
     this.setSnapshot({
+      ...this.snapshot,
       status: this.attempt === 0 ? "connecting" : "reconnecting",
       retryAt: null,
       failures,
@@ -140,7 +142,12 @@ export class DuelSocket {
     ws.onopen = () => {
       opened = true;
       this.attempt = 0;
-      this.setSnapshot({ status: "open", retryAt: null, failures: 0 });
+      this.setSnapshot({
+        status: "open",
+        retryAt: null,
+        failures: 0,
+        opens: this.snapshot.opens + 1,
+      });
       this.send({ action: "state", requestId: newRequestId() }); // resume (protocol.md)
       this.schedulePing();
     };
@@ -165,6 +172,7 @@ export class DuelSocket {
     const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (this.attempt - 1));
     const jittered = Math.round(delay * (0.8 + Math.random() * 0.4));
     this.setSnapshot({
+      ...this.snapshot,
       status: "reconnecting",
       retryAt: Date.now() + jittered,
       failures: opened ? 0 : this.snapshot.failures + 1,
@@ -218,6 +226,6 @@ export function useDuelSocket(
   return [socket, snapshot];
 }
 
-const STOPPED: SocketSnapshot = { status: "stopped", retryAt: null, failures: 0 };
+const STOPPED: SocketSnapshot = { status: "stopped", retryAt: null, failures: 0, opens: 0 };
 const noopSubscribe = () => () => undefined;
 const stoppedSnapshot = () => STOPPED;

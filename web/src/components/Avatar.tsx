@@ -1,4 +1,13 @@
-const PALETTE = ["#4f46e5", "#0891b2", "#059669", "#d97706", "#db2777", "#7c3aed", "#dc2626", "#2563eb"];
+const PALETTE = [
+  "#4f46e5",
+  "#0891b2",
+  "#059669",
+  "#d97706",
+  "#db2777",
+  "#7c3aed",
+  "#dc2626",
+  "#2563eb",
+];
 
 function hue(name: string): string {
   let h = 0;

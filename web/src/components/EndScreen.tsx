@@ -40,8 +40,18 @@ export function endText(ended: Ended, peer: string): Text {
       };
     case "rejected":
       return byMe
-        ? { icon: "cross", tone: "neutral", title: "Invite declined", detail: `You declined ${peer}'s invite.` }
-        : { icon: "cross", tone: "bad", title: `${peer} declined`, detail: `${peer} rejected your invite.` };
+        ? {
+            icon: "cross",
+            tone: "neutral",
+            title: "Invite declined",
+            detail: `You declined ${peer}'s invite.`,
+          }
+        : {
+            icon: "cross",
+            tone: "bad",
+            title: `${peer} declined`,
+            detail: `${peer} rejected your invite.`,
+          };
     case "no_response":
       return ended.inviter
         ? {
@@ -58,8 +68,18 @@ export function endText(ended: Ended, peer: string): Text {
           };
     case "withdrawn":
       return byMe
-        ? { icon: "undo", tone: "neutral", title: "Invite withdrawn", detail: `You withdrew your invite to ${peer}.` }
-        : { icon: "undo", tone: "neutral", title: "Invite withdrawn", detail: `${peer} withdrew the invite.` };
+        ? {
+            icon: "undo",
+            tone: "neutral",
+            title: "Invite withdrawn",
+            detail: `You withdrew your invite to ${peer}.`,
+          }
+        : {
+            icon: "undo",
+            tone: "neutral",
+            title: "Invite withdrawn",
+            detail: `${peer} withdrew the invite.`,
+          };
     case "gone":
       return {
         icon: "bolt",
@@ -99,7 +119,13 @@ export function EndScreen({
       </div>
       <h2 data-testid="end-title">{text.title}</h2>
       <p data-testid="end-detail">{text.detail}</p>
-      <button type="button" className="btn btn-primary" onClick={onBack} data-testid="back-to-lobby" autoFocus>
+      <button
+        type="button"
+        className="btn btn-primary"
+        onClick={onBack}
+        data-testid="back-to-lobby"
+        autoFocus
+      >
         Back to lobby
       </button>
       <p className="muted small">Returning to the lobby in {secondsLeft(deadline, now)}s</p>

@@ -34,13 +34,21 @@ export function Header({
       <div className="brand">
         <img src="./favicon.svg" alt="" width={28} height={28} />
         <span className="brand-name">duelctl</span>
-        <span className={`pill ${config.local_auth ? "pill-local" : "pill-stage"}`} title={config.websocket_url}>
+        <span
+          className={`pill ${config.local_auth ? "pill-local" : "pill-stage"}`}
+          title={config.websocket_url}
+        >
           {config.local_auth ? "local" : `stage ${config.stage}`}
         </span>
       </div>
       {username && snap && (
         <div className="topbar-right">
-          <span className={`conn conn-${snap.status}`} data-testid="connection-status" data-status={snap.status}>
+          <span
+            className={`conn conn-${snap.status}`}
+            data-testid="connection-status"
+            data-status={snap.status}
+            data-opens={snap.opens}
+          >
             <span className="conn-dot" aria-hidden="true" />
             <span className="conn-text">{connectionText(snap, Date.now())}</span>
           </span>
@@ -50,7 +58,12 @@ export function Header({
               {username}
             </span>
           </span>
-          <button type="button" className="btn btn-ghost btn-small" onClick={onSignOut} data-testid="signout-button">
+          <button
+            type="button"
+            className="btn btn-ghost btn-small"
+            onClick={onSignOut}
+            data-testid="signout-button"
+          >
             Sign out
           </button>
         </div>

@@ -97,7 +97,9 @@ export function SessionScreen({
 
       <p className="muted small">
         {formatClock(durationSeconds)} duel ·{" "}
-        {phase === "finished" ? "waiting for the server to call time…" : "the same clock for both of you"}
+        {phase === "finished"
+          ? "waiting for the server to call time…"
+          : "the same clock for both of you"}
       </p>
       <button
         type="button"

@@ -104,7 +104,12 @@ export function SignIn({
             {error}
           </p>
         )}
-        <button className="btn btn-primary btn-block" type="submit" disabled={busy} data-testid="signin-button">
+        <button
+          className="btn btn-primary btn-block"
+          type="submit"
+          disabled={busy}
+          data-testid="signin-button"
+        >
           {busy ? "Signing in…" : "Sign in"}
         </button>
         {config.local_auth && (
