@@ -466,6 +466,17 @@ def connect(
     raise typer.Exit(asyncio.run(Interactive(resolved.endpoints, tokens, user).run()))
 
 
+def _register_extras() -> None:
+    """deploy/destroy and bench live in their own modules; they import duelctl.cli lazily."""
+    from duelctl.commands import bench, deploy
+
+    deploy.register(app)
+    bench.register(app)
+
+
+_register_extras()
+
+
 def main() -> None:
     """Console-script entry point (`duelctl = "duelctl.cli:main"`)."""
     app(prog_name="duelctl")

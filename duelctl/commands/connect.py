@@ -234,6 +234,7 @@ class Interactive:
                 f"{self.endpoints.websocket_url} refused {self.username}'s token "
                 f"(HTTP {exc.status} {exc.body.strip()})"
             ) from None
+        self.names_by_id[self.me.user_id] = self.me.username or self.username
         console.err.print(
             f"[green]connected[/] as [bold]{escape(self.me.username or self.username)}[/] "
             f"[dim]({self.me.user_id}) to {self.endpoints.websocket_url} — type help[/]"

@@ -32,6 +32,14 @@ def _guarded(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _help(doc: str | None) -> str:
+    """A docstring as --help text: paragraphs kept, their lines joined so rich can wrap them."""
+    import inspect
+
+    paragraphs = inspect.cleandoc(doc or "").split("\n\n")
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs)
+
+
 def _examples(*lines: str) -> str:
     body = "\n\n".join(f"  [cyan]{line}[/]" for line in lines)
     return f"[bold]Examples[/]\n\n{body}"
@@ -56,7 +64,10 @@ StageOpt = Annotated[
 ]
 RegionOpt = Annotated[
     str | None,
-    typer.Option("--region", help="AWS region (default: AWS_REGION or the profile's region)."),
+    typer.Option(
+        "--region",
+        help="AWS region (default: AWS_DEFAULT_REGION, the profile's region, or AWS_REGION).",
+    ),
 ]
 ProfileOpt = Annotated[
     str | None,
@@ -185,6 +196,7 @@ def register(app: typer.Typer) -> None:
     app.command(
         "deploy",
         cls=_SpreadOverrides,
+        help=_help(deploy.__doc__),
         epilog=_examples(
             "duelctl deploy --stage dev --resolve-s3",
             "duelctl deploy --stage prod --s3-bucket my-artifacts --region eu-west-1",
@@ -194,6 +206,7 @@ def register(app: typer.Typer) -> None:
     )(_guarded(deploy))
     app.command(
         "destroy",
+        help=_help(destroy.__doc__),
         epilog=_examples(
             "duelctl destroy --stage dev",
             "duelctl destroy --stage dev --yes --region eu-west-1",

@@ -64,18 +64,29 @@ def check_bucket(aws: Aws, s3: Any, bucket: str) -> None:
         )
 
 
-def ensure_managed_bucket(aws: Aws, s3: Any) -> tuple[str, bool]:
-    """Find or create the managed bucket; return its name and whether it was created."""
+def managed_bucket_exists(aws: Aws, s3: Any) -> bool:
+    """Whether this account's managed bucket for the region exists (and is ours)."""
     from botocore.exceptions import ClientError
 
     name = managed_bucket_name(aws.account, aws.region)
     with aws_errors(f"finding S3 bucket {name!r}"):
         try:
             s3.head_bucket(Bucket=name, ExpectedBucketOwner=aws.account)
-            return name, False
+            return True
         except ClientError as exc:
-            if error_code(exc) not in ("404", "NoSuchBucket"):
-                raise
+            if error_code(exc) in ("404", "NoSuchBucket"):
+                return False
+            if error_code(exc) in ("403", "AccessDenied"):
+                raise BucketError(
+                    f"S3 bucket {name!r} exists but is not accessible to "
+                    f"{aws.caller_arn or 'you'} (403); pass --s3-bucket instead"
+                ) from None
+            raise
+
+
+def create_managed_bucket(aws: Aws, s3: Any) -> str:
+    """Create the managed bucket: private, tagged; returns its name."""
+    name = managed_bucket_name(aws.account, aws.region)
     with aws_errors(f"creating S3 bucket {name!r}"):
         # AWS: us-east-1 takes no LocationConstraint (S3 API reference, CreateBucket).
         if aws.region == "us-east-1":
@@ -96,7 +107,7 @@ def ensure_managed_bucket(aws: Aws, s3: Any) -> tuple[str, bool]:
         s3.put_bucket_tagging(
             Bucket=name, Tagging={"TagSet": [{"Key": "managed-by", "Value": "duelctl"}]}
         )
-    return name, True
+    return name
 
 
 def upload(s3: Any, bucket: str, key: str, data: bytes, sha256_hex: str) -> bool:

@@ -12,6 +12,7 @@ errors (style.md §7); code that expects a specific AWS error code catches it it
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,10 @@ CREDENTIAL_CODES = frozenset(
     }
 )
 DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "AuthorizationError"})
+NO_REGION = (
+    "no AWS region: pass --region, set AWS_DEFAULT_REGION or AWS_REGION, or give the profile "
+    "a region"
+)
 SETUP_HINT = (
     "configure credentials with `aws configure` / `aws sso login`, set AWS_PROFILE, "
     "or pass --profile"
@@ -54,7 +59,7 @@ class Aws:
         from botocore.config import Config
 
         config = Config(
-            retries={"mode": "standard", "max_attempts": 4},
+            retries={"mode": "standard"},  # AWS_MAX_ATTEMPTS still applies
             connect_timeout=10,
             read_timeout=60,
             user_agent_extra="duelctl-deploy",
@@ -96,11 +101,13 @@ def open_session(*, region: str | None, profile: str | None) -> Aws:
             f"AWS profile {profile!r} not found in ~/.aws/config or ~/.aws/credentials; "
             "check the name (`aws configure list-profiles`)"
         ) from None
-    resolved = region or session.region_name
+    # boto3 reads AWS_DEFAULT_REGION and the profile; AWS_REGION is what other SDKs and
+    # the Lambda runtime use, so it counts too.
+    resolved = region or session.region_name or os.environ.get("AWS_REGION")
     if not resolved:
-        raise UsageError(
-            "no AWS region: pass --region, set AWS_REGION, or give the profile a region"
-        )
+        raise UsageError(NO_REGION)
+    if session.region_name != resolved:
+        session = boto3.session.Session(profile_name=profile, region_name=resolved)
     with aws_errors("checking AWS credentials (sts:GetCallerIdentity)"):
         sts = Aws(session, resolved, "", "").client("sts")
         identity = sts.get_caller_identity()
@@ -131,9 +138,7 @@ def aws_errors(action: str) -> Iterator[None]:
     except (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError) as exc:
         raise CredentialsError(f"no usable AWS credentials ({exc}); {SETUP_HINT}") from None
     except NoRegionError:
-        raise UsageError(
-            "no AWS region: pass --region, set AWS_REGION, or give the profile a region"
-        ) from None
+        raise UsageError(NO_REGION) from None
     except (ConnectionError, HTTPClientError) as exc:
         where = getattr(exc, "kwargs", {}).get("endpoint_url") or "the AWS endpoint"
         raise EndpointUnreachable(f"cannot reach {where} while {action} ({exc})") from None

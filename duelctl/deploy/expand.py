@@ -25,6 +25,7 @@ def expand_sam(document: dict[str, Any], parameters: Mapping[str, str], aws: Aws
     endpoint, as the hosted transform resolves them.
     """
     try:
+        from samtranslator.metrics.metrics import Metrics
         from samtranslator.model.exceptions import InvalidDocumentException
         from samtranslator.parser.parser import Parser
         from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
@@ -40,7 +41,9 @@ def expand_sam(document: dict[str, Any], parameters: Mapping[str, str], aws: Aws
 
     loader = ManagedPolicyLoader(aws.client("iam"))
     # The session's region is the deploy region (open_session); the translator reads it.
-    translator = Translator(None, Parser(), boto_session=aws.session)
+    # Its metrics go nowhere (a dummy publisher), but unpublished ones log a warning.
+    metrics = Metrics()
+    translator = Translator(None, Parser(), boto_session=aws.session, metrics=metrics)
     template = copy.deepcopy(document)
     values: dict[str, Any] = dict(parameters)
     # The same preparation samtranslator.translator.transform.transform does.
@@ -53,4 +56,6 @@ def expand_sam(document: dict[str, Any], parameters: Mapping[str, str], aws: Aws
     except InvalidDocumentException as exc:
         causes = "; ".join(cause.message for cause in exc.causes) or exc.message
         raise DeployTemplateError(f"SAM transform failed: {causes}") from None
+    finally:
+        metrics.publish()
     return dict(undo_mark_unicode_str_in_template(expanded))

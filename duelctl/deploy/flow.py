@@ -96,14 +96,13 @@ def _check_updatable(stack: Mapping[str, Any] | None, name: str, stage: str, cfn
         raise DeployFailed(f"stack {name} is {status}: {why}{detail}; {fix}, then deploy again")
 
 
-def _bucket(options: DeployOptions, aws: Aws, s3: Any, view: DeployView) -> str:
+def _bucket(options: DeployOptions, aws: Aws, s3: Any) -> tuple[str, bool]:
+    """The artifact bucket, checked; and whether it (the managed one) must be created."""
     if options.s3_bucket:
         artifacts.check_bucket(aws, s3, options.s3_bucket)
-        return options.s3_bucket
-    name, created = artifacts.ensure_managed_bucket(aws, s3)
-    if created:
-        view.step(f"created the artifact bucket s3://{name}")
-    return name
+        return options.s3_bucket, False
+    name = artifacts.managed_bucket_name(aws.account, aws.region)
+    return name, not artifacts.managed_bucket_exists(aws, s3)
 
 
 def _package(
@@ -192,9 +191,12 @@ def run_deploy(
     s3 = aws.client("s3")
     existing = cfn_stack.describe_stack(cfn, name)
     _check_updatable(existing, name, options.stage, cfn)
-    bucket = _bucket(options, aws, s3, view)
+    bucket, create_bucket = _bucket(options, aws, s3)
 
     view.step(f"deploying {name} to account {aws.account} in {aws.region}")
+    if create_bucket:
+        artifacts.create_managed_bucket(aws, s3)
+        view.step(f"created the artifact bucket s3://{bucket}")
     uris = {b: _package(b, options, aws, s3, bucket, view, pip) for b in bundles}
     packaged = with_code_uris(document, bundles, uris)
     if options.expand_locally:

@@ -200,9 +200,8 @@ def run_pip(command: Sequence[str]) -> None:
         lines = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()]
         last = lines[-1].strip() if lines else "no output"
         raise DependencyError(
-            f"vendoring dependencies failed (pip exit {done.returncode}): {last}; "
-            "check the network and that the requirements have wheels for "
-            f"{command[command.index('--platform') + 1]}"
+            f"vendoring dependencies failed (pip exit {done.returncode}): {last}; check the "
+            "network and that every requirement has a wheel for Lambda's platform"
         )
 
 

@@ -161,8 +161,15 @@ def endpoints_from_outputs(
     )
 
 
+_ACTION_ORDER = {"Remove": 0, "Modify": 1, "Add": 2}
+
+
 def change_rows(changes: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, str, str]]:
-    """(action, logical id, type, replacement) for each resource change, in AWS's order."""
+    """(action, logical id, type, replacement) per resource change: removals first, then by type.
+
+    AWS lists changes in no useful order; grouped this way, what goes away and what is
+    replaced stands out in a long first-deploy list.
+    """
     rows = []
     for change in changes:
         rc = change.get("ResourceChange") or {}
@@ -174,6 +181,7 @@ def change_rows(changes: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, st
                 str(rc.get("Replacement") or ""),
             )
         )
+    rows.sort(key=lambda row: (_ACTION_ORDER.get(row[0], 3), row[2], row[1]))
     return rows
 
 

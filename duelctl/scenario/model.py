@@ -106,7 +106,7 @@ class Expect(Step):
     frame_type: str  # one of FRAME_TYPES, or "any"
     checks: tuple[Check, ...] = ()
     same: tuple[str, ...] = ()  # fields that must be byte-identical across conns
-    within: float = 3.0
+    within: float = 5.0
     capture: str | None = None
 
 
@@ -136,7 +136,7 @@ class Scenario:
     users: tuple[str, ...]  # connected before the first step
     offline: tuple[str, ...]  # have accounts, not connected
     steps: tuple[Step, ...]
-    timeout: float = 3.0  # default `within`
+    timeout: float = 5.0  # default `within`
     tags: tuple[str, ...] = field(default=())
 
     @property

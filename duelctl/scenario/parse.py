@@ -47,7 +47,7 @@ _FLOAT = re.compile(r"^-?\d+\.\d+$")
 _SEGMENT = re.compile(r"^[A-Za-z0-9_:-]+$")
 RESERVED_REFS = ("session", "params", "latest")
 USER_FIELDS = ("by", "from", "to", "userA", "userB", "userId")
-DEFAULT_TIMEOUT_S = 3.0
+DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_NOTHING_S = 1.0
 
 

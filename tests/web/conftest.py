@@ -103,14 +103,6 @@ def _tail(path: Path, lines: int = 40) -> str:
 @pytest.fixture(scope="session")
 def web_stack(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebStack]:
     """`duelctl up` with compressed timers in a fresh working dir, for the whole run."""
-    if os.environ.get("XXX_DEV_URL"):  # XXX dev only, remove
-        dev = (
-            json.loads(Path(os.environ["XXX_DEV_ENDPOINTS"]).read_text())
-            if os.environ.get("XXX_DEV_ENDPOINTS")
-            else {}
-        )
-        yield WebStack({**dev, "http_url": os.environ["XXX_DEV_URL"]}, Path("/tmp"))
-        return
     workdir = tmp_path_factory.mktemp("web-stack")
     log_path = workdir / "duelctl-up.log"
     env = dict(os.environ)
@@ -152,9 +144,13 @@ def web_stack(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) -> 
                     proc.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path: Path) -> Iterator[Any]:
-    """One headless Chromium for the run; each player gets its own context."""
+    """One headless Chromium per test module; each player gets its own context.
+
+    Module scope, not session: while Playwright's sync API is active it keeps its event
+    loop running on this thread, which breaks every asyncio test that runs meanwhile.
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -198,9 +194,18 @@ def new_player(
         page.screenshot(path=str(ARTIFACTS / f"{test_name}-{step}.png"), animations="disabled")
 
     def factory(
-        name: str, *, clock_skew_s: float = 0.0, config: dict[str, Any] | None = None
+        name: str,
+        *,
+        clock_skew_s: float = 0.0,
+        fake_timers: bool = False,
+        config: dict[str, Any] | None = None,
     ) -> Player:
-        """`clock_skew_s` sets the browser's clock off; `config` replaces config.json."""
+        """Open the page for `name`.
+
+        `clock_skew_s` sets the browser's clock off; `fake_timers` installs Playwright's
+        clock so the test can fast-forward the page's timers; `config` replaces
+        config.json.
+        """
         context = browser.new_context(viewport={"width": 960, "height": 720})
         context.set_default_timeout(15_000)
         page = context.new_page()
@@ -212,6 +217,8 @@ def new_player(
                 "**/config.json",
                 lambda route: route.fulfill(status=200, content_type="application/json", body=body),
             )
+        if fake_timers:
+            page.clock.install()  # time still flows; fast_forward jumps ahead
         if clock_skew_s:
             # Only Date moves (timers still fire on time): a browser whose wall clock is
             # off, as a badly set laptop would be.

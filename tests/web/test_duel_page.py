@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -271,6 +273,24 @@ def test_dropped_socket_reconnects_and_resumes(new_player: NewPlayer, web_stack:
     sam.shot("01-session-after-reconnect")
     rae.testid("stop-button").click()
     end_state(sam, "stopped", "peer", f"{rae.name} stopped the duel")
+
+
+def test_keepalive_ping_refreshes_the_connection(new_player: NewPlayer) -> None:
+    """A minute on, the page pings; the pong's new expiry shows the server refreshed it."""
+    tia = new_player(unique("tia"), fake_timers=True)
+    sign_in(tia)
+    status = tia.testid("connection-status")
+    expect(status).to_have_attribute("data-expire-at", "")  # no ping yet
+    tia.page.clock.fast_forward("01:05")  # past PING_MS (web/src/socket.ts)
+    expect(status).not_to_have_attribute("data-expire-at", "")
+    expire_at = datetime.fromisoformat(
+        status.get_attribute("data-expire-at").replace("Z", "+00:00")
+    )
+    # ConnectionTtlSeconds (default 3600) from the server's now, which is real time: the
+    # page's jump of a minute is the page's alone.
+    assert 3000 < expire_at.timestamp() - time.time() <= 3600, expire_at
+    expect(status).to_have_attribute("data-opens", "1")  # the same connection
+    expect(status).to_have_attribute("data-status", "open")
 
 
 def test_server_error_is_shown_readably(new_player: NewPlayer) -> None:

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from "react";
 import { loadIdentity, renew, saveIdentity, type Identity } from "./auth";
-import { serverClock } from "./clock";
+import { runProbes, serverClock, timedFetch } from "./clock";
 import { loadConfig, type AppConfig } from "./config";
 import { duelReducer, initialDuel, peerName } from "./duel";
 import { errorText, type Attempt } from "./messages";
@@ -160,6 +160,22 @@ function Playing({
     (message: string) => live.current.onSignOut(message),
   );
   const refreshOnline = online.refresh;
+
+  // Clock probes (clock.ts): the stack's own config.json when it is same-origin (no
+  // Lambda behind it), else GET /online on the HTTP API.
+  useEffect(() => {
+    const stop = new AbortController();
+    const configUrl = new URL("config.json", document.baseURI);
+    const probe =
+      configUrl.origin === new URL(config.http_url).origin
+        ? () => timedFetch(configUrl.href)
+        : async () =>
+            timedFetch(`${config.http_url}/online`, {
+              headers: { Authorization: `Bearer ${await tokens.token(false)}` },
+            });
+    void runProbes(probe, stop.signal);
+    return () => stop.abort();
+  }, [config, tokens]);
 
   useEffect(() => {
     if (!socket) return undefined;

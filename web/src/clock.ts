@@ -19,8 +19,9 @@
 // Against a deployed stage the HTTP API must expose `Date` to the page's origin (CORS
 // ExposeHeaders); without samples the offset is 0, i.e. the browser's clock is trusted.
 
-const GOOD_ENOUGH_MS = 40; // half-width at which probing stops
-const MAX_PROBES = 10;
+const GOOD_ENOUGH_MS = 25; // half-width at which probing stops
+const MAX_PROBES = 12; // per measurement (a clock jump starts a new one)
+const IDLE_CHECK_MS = 5_000; // how often a satisfied prober looks again
 
 type Listener = () => void;
 
@@ -97,6 +98,24 @@ export class ServerClock {
 
 /** The one clock of the page: every timer reads it. */
 export const serverClock = new ServerClock();
+
+/**
+ * Keep sending `probe` (an HTTP request through `timedFetch`) when the clock asks for one,
+ * until `signal` aborts. Errors are ignored: the next regular request may succeed.
+ */
+export async function runProbes(probe: () => Promise<unknown>, signal: AbortSignal): Promise<void> {
+  while (!signal.aborted) {
+    const delay = serverClock.probeDelay();
+    await new Promise((resolve) => window.setTimeout(resolve, delay ?? IDLE_CHECK_MS));
+    if (signal.aborted || delay === null) continue;
+    serverClock.probeSent();
+    try {
+      await probe();
+    } catch {
+      /* unreachable for now: the socket and /online report that to the user */
+    }
+  }
+}
 
 /** `fetch` that feeds the response's Date header to the server clock. */
 export async function timedFetch(input: string, init?: RequestInit): Promise<Response> {

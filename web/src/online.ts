@@ -1,11 +1,9 @@
 // GET {http_url}/online, refreshed while signed in (protocol.md, "HTTP").
 //
-// Every response also feeds the server clock (clock.ts); until the offset is known to
-// within a few tens of ms, refreshes are timed as clock probes instead of every
-// REFRESH_MS.
+// Every response also feeds the server clock (clock.ts).
 
 import { useCallback, useEffect, useRef, useState } from "react";
-import { serverClock, timedFetch } from "./clock";
+import { timedFetch } from "./clock";
 import type { OnlineUser } from "./protocol";
 
 export const REFRESH_MS = 3000;
@@ -65,15 +63,11 @@ export function useOnline(
 
     const schedule = () => {
       window.clearTimeout(timer.current);
-      const probe = serverClock.probeDelay();
-      timer.current = window.setTimeout(run, probe ?? REFRESH_MS);
+      timer.current = window.setTimeout(run, REFRESH_MS);
     };
 
-    const load = async (renew: boolean): Promise<OnlineUser[]> => {
-      const bearer = await callbacks.current.token(renew);
-      if (probeNeeded()) serverClock.probeSent();
-      return fetchOnline(httpUrl, bearer);
-    };
+    const load = async (renew: boolean): Promise<OnlineUser[]> =>
+      fetchOnline(httpUrl, await callbacks.current.token(renew));
 
     async function run(): Promise<void> {
       if (!alive) return;
@@ -126,8 +120,4 @@ export function useOnline(
 
   const refresh = useCallback(() => kick.current(), []);
   return { users, error, refresh };
-}
-
-function probeNeeded(): boolean {
-  return serverClock.probeDelay() !== null;
 }

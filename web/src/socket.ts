@@ -26,6 +26,7 @@ export interface SocketSnapshot {
   retryAt: number | null; // browser ms of the next attempt while reconnecting
   failures: number; // consecutive attempts that did not open
   opens: number; // connections opened so far (2 and up: it reconnected)
+  expireAt: string | null; // the connection's expiry from the last pong
 }
 
 export interface TokenSource {
@@ -43,7 +44,13 @@ export function newRequestId(): string {
 
 export class DuelSocket {
   private ws: WebSocket | null = null;
-  private snapshot: SocketSnapshot = { status: "connecting", retryAt: null, failures: 0, opens: 0 };
+  private snapshot: SocketSnapshot = {
+    status: "connecting",
+    retryAt: null,
+    failures: 0,
+    opens: 0,
+    expireAt: null,
+  };
   private attempt = 0;
   private stopped = false;
   private retryTimer: number | undefined;
@@ -143,6 +150,7 @@ export class DuelSocket {
       opened = true;
       this.attempt = 0;
       this.setSnapshot({
+        ...this.snapshot,
         status: "open",
         retryAt: null,
         failures: 0,
@@ -155,7 +163,10 @@ export class DuelSocket {
       if (typeof event.data !== "string") return;
       const frame = parseFrame(event.data);
       if (!frame) return;
-      if (frame.type === "pong") window.clearTimeout(this.pongTimer);
+      if (frame.type === "pong") {
+        window.clearTimeout(this.pongTimer);
+        this.setSnapshot({ ...this.snapshot, expireAt: frame.expireAt });
+      }
       this.frameListeners.forEach((fn) => fn(frame));
     };
     ws.onclose = () => {
@@ -164,6 +175,16 @@ export class DuelSocket {
       this.clearTimers();
       this.scheduleRetry(opened);
     };
+  }
+
+  /** Give up on a socket that stopped answering: a dead link may never report its close. */
+  private abandon(): void {
+    const ws = this.ws;
+    if (!ws) return;
+    this.ws = null; // its onclose, whenever it comes, is ignored
+    this.clearTimers();
+    ws.close(4000, "no pong");
+    this.scheduleRetry(true);
   }
 
   private scheduleRetry(opened: boolean): void {
@@ -186,7 +207,7 @@ export class DuelSocket {
     this.pingTimer = window.setTimeout(() => {
       if (this.send({ action: "ping" })) {
         window.clearTimeout(this.pongTimer);
-        this.pongTimer = window.setTimeout(() => this.ws?.close(4000, "no pong"), PONG_TIMEOUT_MS);
+        this.pongTimer = window.setTimeout(() => this.abandon(), PONG_TIMEOUT_MS);
       }
       this.schedulePing();
     }, PING_MS);
@@ -226,6 +247,12 @@ export function useDuelSocket(
   return [socket, snapshot];
 }
 
-const STOPPED: SocketSnapshot = { status: "stopped", retryAt: null, failures: 0, opens: 0 };
+const STOPPED: SocketSnapshot = {
+  status: "stopped",
+  retryAt: null,
+  failures: 0,
+  opens: 0,
+  expireAt: null,
+};
 const noopSubscribe = () => () => undefined;
 const stoppedSnapshot = () => STOPPED;

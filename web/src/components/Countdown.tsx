@@ -1,7 +1,15 @@
 import { secondsLeft, useInitialSpan, useServerNow } from "./hooks";
 
 /** Seconds left until an invite's `expiresAt`, with a draining bar. */
-export function Countdown({ deadline, testId }: { deadline: number; testId: string }) {
+export function Countdown({
+  deadline,
+  testId,
+  label,
+}: {
+  deadline: number;
+  testId: string;
+  label: (secondsLeft: number) => string;
+}) {
   const now = useServerNow();
   const span = useInitialSpan(deadline, now);
   const left = secondsLeft(deadline, now);
@@ -12,7 +20,7 @@ export function Countdown({ deadline, testId }: { deadline: number; testId: stri
         <div className="countdown-fill" style={{ transform: `scaleX(${fraction})` }} />
       </div>
       <span className="countdown-text" role="timer" aria-live="off">
-        {left > 0 ? `${left}s left to answer` : "Time's up…"}
+        {left > 0 ? label(left) : "Time's up…"}
       </span>
     </div>
   );

@@ -48,6 +48,7 @@ export function Header({
             data-testid="connection-status"
             data-status={snap.status}
             data-opens={snap.opens}
+            data-expire-at={snap.expireAt ?? ""}
           >
             <span className="conn-dot" aria-hidden="true" />
             <span className="conn-text">{connectionText(snap, Date.now())}</span>

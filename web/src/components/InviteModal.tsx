@@ -31,7 +31,11 @@ export function InviteModal({
           <span data-testid="invite-from">{from}</span> challenges you to a duel
         </h2>
         <p className="muted">Accept to start the clock for both of you.</p>
-        <Countdown deadline={expiresAt} testId="invite-countdown" />
+        <Countdown
+          deadline={expiresAt}
+          testId="invite-countdown"
+          label={(left) => `${left}s left to answer`}
+        />
         <div className="modal-actions">
           <button
             type="button"

@@ -21,7 +21,11 @@ export function Waiting({
         Waiting for <span data-testid="waiting-peer">{peer}</span>…
       </h2>
       <p className="muted">Your invite is on their screen. The duel starts when they accept.</p>
-      <Countdown deadline={expiresAt} testId="waiting-countdown" />
+      <Countdown
+        deadline={expiresAt}
+        testId="waiting-countdown"
+        label={(left) => `The invite expires in ${left}s`}
+      />
       <button
         type="button"
         className="btn btn-secondary"

@@ -1,0 +1,586 @@
+"""The bench itself: connect everyone, play duels pair by pair in a loop, count everything.
+
+Each pair (inviter A, invitee B) plays one duel after another until the run's deadline:
+
+    accept   A invite -> A invite_sent, B invite; B accept -> both start;
+             a few pings (A and B in turn) -> pong; A or B stop -> both stop
+    reject   ... B reject -> both rejected
+    no_response  B never answers -> both no_response when the invite expires
+    timeout  accepted, pinged, then left alone -> both timeout at endsAt
+
+Timer kinds are only chosen when the stack's timers are known and short enough to end
+before the deadline (an embedded stack runs with compressed timers). Their lateness
+(arrival minus the `expiresAt`/`endsAt` the server announced) is the timer figure.
+
+Idle connections (`idle`) only keep alive: one `ping` every `idle_ping_s` seconds, or
+back to back when it is 0, which makes them a pure ping-throughput load.
+
+Every wait is bounded (`step_timeout_s`), the loop stops at the deadline, and after it a
+short grace lets late frames arrive before the lost ones are counted, so a run always
+ends within ramp + duration + a few step timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from duelctl.bench.conn import Arrival, BenchConn, Expect, StepFailed, Tally
+from duelctl.bench.stats import CpuMeter, LoopLag, Samples, StackMeter, Summary
+from duelctl.client.auth import Identity
+
+KINDS = ("accept", "reject", "no_response", "timeout")
+LATE_GRACE_S = 2.0  # after the last duel, how long late frames may still arrive
+TIMER_MARGIN_S = 1.0  # a timer kind must fit before the deadline with this to spare
+PAUSE_AFTER_FAILURE_S = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class Timers:
+    """The stack's duel timers in seconds, when known (template parameters)."""
+
+    invite_timeout_s: float | None = None
+    duel_s: float | None = None
+    start_lead_s: float | None = None
+
+    @classmethod
+    def from_parameters(cls, parameters: Mapping[str, str] | None) -> Timers:
+        def number(name: str) -> float | None:
+            raw = (parameters or {}).get(name)
+            try:
+                return float(raw) if raw is not None else None
+            except ValueError:
+                return None
+
+        return cls(
+            invite_timeout_s=number("InviteTimeoutSeconds"),
+            duel_s=number("DuelSeconds"),
+            start_lead_s=number("StartLeadSeconds"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BenchConfig:
+    pairs: int = 10
+    duration_s: float = 30.0
+    ramp_s: float = 0.0  # connections open evenly spread over this many seconds
+    idle: int = 0  # extra connections that only ping
+    idle_ping_s: float = 10.0  # an idle connection's ping interval; 0 = back to back
+    pings: int = 3  # pings per accepted duel
+    reject_share: float = 0.1
+    timeout_share: float = 0.1  # split between no_response and duel timeouts
+    step_timeout_s: float = 10.0  # longest wait for any one expected frame
+    connect_concurrency: int = 50  # handshakes in flight at once
+    seed: int | None = None
+
+    @property
+    def connections(self) -> int:
+        return 2 * self.pairs + self.idle
+
+
+@dataclass(slots=True)
+class Progress:
+    """A snapshot for the live display."""
+
+    elapsed_s: float
+    phase: str
+    connections: int
+    target_connections: int
+    duels: int
+    duels_per_s: float
+    pings_per_s: float
+    errors: int
+    lost: int
+    client_cpu: float
+
+
+@dataclass(slots=True)
+class BenchResult:
+    config: BenchConfig
+    connect_ms: Summary
+    invite_ms: Summary
+    start_ms: Summary
+    stop_ms: Summary
+    ping_ms: Summary
+    reject_ms: Summary
+    timer_late_ms: Summary
+    loop_lag_ms: Summary
+    duels: int
+    kinds: dict[str, int]
+    pings: int
+    window_s: float
+    connections: int
+    lost: int
+    lost_types: dict[str, int]
+    duplicated: int
+    duplicated_types: dict[str, int]
+    late: int
+    unexpected: dict[str, int]
+    errors: dict[str, int]
+    frames_in: int
+    frames_out: int
+    client_cpu: float
+    server: dict[str, Any] | None = None
+    ready_s: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        """No frame lost, duplicated or unexpected, no error, and at least one duel or ping."""
+        return (
+            self.lost == 0
+            and self.duplicated == 0
+            and not self.unexpected
+            and not self.errors
+            and (self.duels > 0 or self.pings > 0)
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The `--json` object: the issue's keys first, then the detail."""
+        window = self.window_s or 1.0
+        return {
+            "connect_ms": self.connect_ms,
+            "invite_ms": self.invite_ms,
+            "start_ms": self.start_ms,
+            "stop_ms": self.stop_ms,
+            "ping_ms": self.ping_ms,
+            "duels": self.duels,
+            "lost": self.lost,
+            "duplicated": self.duplicated,
+            "errors": dict(self.errors),
+            "ready_s": None if self.ready_s is None else round(self.ready_s, 3),
+            "client_cpu": round(self.client_cpu, 3),
+            "clean": self.clean,
+            "reject_ms": self.reject_ms,
+            "timer_late_ms": self.timer_late_ms,
+            "loop_lag_ms": self.loop_lag_ms,
+            "kinds": dict(self.kinds),
+            "pings": self.pings,
+            "duels_per_s": round(self.duels / window, 2),
+            "pings_per_s": round(self.pings / window, 2),
+            "window_s": round(self.window_s, 3),
+            "connections": self.connections,
+            "late": self.late,
+            "lost_types": dict(self.lost_types),
+            "duplicated_types": dict(self.duplicated_types),
+            "unexpected": dict(self.unexpected),
+            "frames_in": self.frames_in,
+            "frames_out": self.frames_out,
+            "server": self.server,
+            "config": {
+                "pairs": self.config.pairs,
+                "idle": self.config.idle,
+                "duration_s": self.config.duration_s,
+                "ramp_s": self.config.ramp_s,
+                "idle_ping_s": self.config.idle_ping_s,
+                "pings": self.config.pings,
+                "reject_share": self.config.reject_share,
+                "timeout_share": self.config.timeout_share,
+                "step_timeout_s": self.config.step_timeout_s,
+            },
+            "notes": list(self.notes),
+        }
+
+
+def wire_time(value: object) -> float | None:
+    """Epoch seconds of a protocol time (`2026-11-25T12:00:03.000Z`), None if unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+class Bench:
+    """One run: `await Bench(config, url, identities, timers).run()`."""
+
+    def __init__(
+        self,
+        config: BenchConfig,
+        websocket_url: str,
+        identities: Sequence[Identity],
+        timers: Timers,
+        *,
+        stack_pid: int | None = None,
+        on_first_connection: Callable[[], None] | None = None,
+    ) -> None:
+        if len(identities) < config.connections:
+            raise ValueError(f"{config.connections} identities needed, got {len(identities)}")
+        self.config = config
+        self.url = websocket_url
+        self.timers = timers
+        self.tally = Tally()
+        self.conns = [
+            BenchConn(i, ident.user_id, ident.username, ident.token, self.tally)
+            for i, ident in enumerate(identities[: config.connections])
+        ]
+        self.connect_ms = Samples()
+        self.invite_ms = Samples()
+        self.start_ms = Samples()
+        self.stop_ms = Samples()
+        self.ping_ms = Samples()
+        self.reject_ms = Samples()
+        self.timer_late_ms = Samples()
+        self.kinds: Counter[str] = Counter()
+        self.duels = 0
+        self.pings = 0
+        self.open = 0
+        self.phase = "starting"
+        self.notes: list[str] = []
+        self.cpu = CpuMeter()
+        self.lag = LoopLag()
+        self.stack = StackMeter(stack_pid) if stack_pid is not None else None
+        self._rng = random.Random(config.seed)
+        self._request_ids = itertools.count(1)
+        self._on_first = on_first_connection
+        self._slots = asyncio.Semaphore(max(1, config.connect_concurrency))
+        self._t0 = 0.0
+        self._deadline = 0.0
+        self._window_start: float | None = None
+        self._window_end: float | None = None
+        self._recent: list[tuple[float, int, int]] = []  # (time, duels, pings) for rates
+        self._timer_kinds = self._usable_timer_kinds()
+
+    # ------------------------------------------------------------------ run
+
+    async def run(self) -> BenchResult:
+        cfg = self.config
+        self.cpu.start()
+        loop = asyncio.get_running_loop()
+        background = [loop.create_task(self.lag.run())]
+        if self.stack is not None:
+            background.append(loop.create_task(self.stack.run()))
+        self._t0 = time.perf_counter()
+        self._deadline = self._t0 + cfg.ramp_s + cfg.duration_s
+        self.phase = "connecting"
+        order = itertools.count()
+        tasks = [
+            loop.create_task(self._pair(self.conns[2 * p], self.conns[2 * p + 1], order))
+            for p in range(cfg.pairs)
+        ]
+        tasks += [loop.create_task(self._idle(conn, order)) for conn in self.conns[2 * cfg.pairs :]]
+        try:
+            await asyncio.gather(*tasks)
+            self._window_end = time.perf_counter()
+            self.phase = "draining"
+            await self._drain_late()
+        finally:
+            for task in tasks:
+                task.cancel()
+            self.phase = "closing"
+            cpu = self.cpu.used()
+            if self.stack is not None:
+                with contextlib.suppress(OSError):
+                    await asyncio.to_thread(self.stack.sample)
+            await self._close_all()
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+        return self._result(cpu)
+
+    def progress(self) -> Progress:
+        now = time.perf_counter()
+        self._recent.append((now, self.duels, self.pings))
+        while len(self._recent) > 2 and now - self._recent[0][0] > 3.0:
+            self._recent.pop(0)
+        then, duels, pings = self._recent[0]
+        span = now - then
+        return Progress(
+            elapsed_s=now - self._t0 if self._t0 else 0.0,
+            phase=self.phase,
+            connections=self.open,
+            target_connections=self.config.connections,
+            duels=self.duels,
+            duels_per_s=(self.duels - duels) / span if span > 0 else 0.0,
+            pings_per_s=(self.pings - pings) / span if span > 0 else 0.0,
+            errors=sum(self.tally.errors.values()),
+            lost=sum(len(c.timed_out) for c in self.conns),
+            client_cpu=self.cpu.used() if self._t0 else 0.0,
+        )
+
+    # ------------------------------------------------------------------ connecting
+
+    async def _connect(self, conn: BenchConn, order: itertools.count[int]) -> bool:
+        cfg = self.config
+        slot = next(order)
+        if cfg.ramp_s > 0 and cfg.connections > 1:
+            at = self._t0 + cfg.ramp_s * slot / (cfg.connections - 1)
+            await asyncio.sleep(max(0.0, at - time.perf_counter()))
+        async with self._slots:
+            try:
+                elapsed = await conn.open(self.url, self.config.step_timeout_s)
+            except StepFailed as failed:
+                self.tally.error(failed.code)
+                return False
+        self.connect_ms.add(elapsed)
+        self.open += 1
+        if self.open == 1 and self._on_first is not None:
+            self._on_first()
+        if self.open == cfg.connections:
+            self.phase = "running"
+        return True
+
+    async def _close_all(self) -> None:
+        limit = asyncio.Semaphore(100)
+
+        async def close(conn: BenchConn) -> None:
+            async with limit:
+                await conn.close()
+
+        await asyncio.gather(*(close(c) for c in self.conns), return_exceptions=True)
+
+    # ------------------------------------------------------------------ loops
+
+    def _request_id(self) -> str:
+        return f"b{next(self._request_ids)}"
+
+    def _started_window(self) -> None:
+        if self._window_start is None:
+            self._window_start = time.perf_counter()
+
+    async def _pair(self, a: BenchConn, b: BenchConn, order: itertools.count[int]) -> None:
+        ok_a, ok_b = await asyncio.gather(self._connect(a, order), self._connect(b, order))
+        if not (ok_a and ok_b):
+            return
+        self._started_window()
+        turn = 0
+        while time.perf_counter() < self._deadline:
+            kind = self._choose(self._deadline - time.perf_counter())
+            try:
+                await self._duel(a, b, kind, turn)
+            except StepFailed:
+                if a.closed or b.closed:
+                    return
+                await asyncio.sleep(PAUSE_AFTER_FAILURE_S)
+            turn += 1
+
+    async def _idle(self, conn: BenchConn, order: itertools.count[int]) -> None:
+        if not await self._connect(conn, order):
+            return
+        self._started_window()
+        interval = self.config.idle_ping_s
+        if interval > 0:  # spread the pings of all idle connections over the interval
+            await asyncio.sleep(self._rng.uniform(0, interval))
+        while time.perf_counter() < self._deadline and not conn.closed:
+            started = time.perf_counter()
+            with contextlib.suppress(StepFailed):
+                await self._ping(conn)
+            if interval > 0:
+                await asyncio.sleep(max(0.0, started + interval - time.perf_counter()))
+
+    def _usable_timer_kinds(self) -> list[tuple[str, float]]:
+        t = self.timers
+        kinds: list[tuple[str, float]] = []
+        if self.config.timeout_share <= 0:
+            return kinds
+        if t.invite_timeout_s is not None:
+            kinds.append(("no_response", t.invite_timeout_s))
+        if t.duel_s is not None and t.start_lead_s is not None:
+            kinds.append(("timeout", t.start_lead_s + t.duel_s))
+        if not kinds:
+            self.notes.append("timeouts skipped: the stack's timer parameters are unknown")
+        elif all(wait + TIMER_MARGIN_S > self.config.duration_s for _, wait in kinds):
+            waits = ", ".join(f"{k} {w:g}s" for k, w in kinds)
+            self.notes.append(f"timeouts skipped: they do not fit in --duration ({waits})")
+        return kinds
+
+    def _choose(self, remaining_s: float) -> str:
+        cfg = self.config
+        roll = self._rng.random()
+        if roll < cfg.reject_share:
+            return "reject"
+        if roll < cfg.reject_share + cfg.timeout_share:
+            fits = [k for k, wait in self._timer_kinds if wait + TIMER_MARGIN_S <= remaining_s]
+            if fits:
+                return self._rng.choice(fits)
+        return "accept"
+
+    # ------------------------------------------------------------------ one duel
+
+    async def _wait(self, conn: BenchConn, expect: Expect, until: float) -> Arrival:
+        """The expected frame, or StepFailed when `until` (perf_counter) passes first."""
+        try:
+            async with asyncio.timeout(max(0.0, until - time.perf_counter())):
+                return await expect.future
+        except TimeoutError:
+            conn.give_up(expect)
+            code = f"timeout_{expect.type}"
+            self.tally.error(code)
+            raise StepFailed(code) from None
+
+    async def _both(
+        self, a: BenchConn, ea: Expect, b: BenchConn, eb: Expect, until: float
+    ) -> tuple[Arrival, Arrival]:
+        first = await self._wait(a, ea, until)
+        second = await self._wait(b, eb, until)
+        return first, second
+
+    async def _ping(self, conn: BenchConn) -> None:
+        rid = self._request_id()
+        expect = conn.expect("pong", request_id=rid)
+        sent = time.perf_counter()
+        try:
+            await conn.send({"action": "ping", "requestId": rid})
+            got = await self._wait(conn, expect, sent + self.config.step_timeout_s)
+        except StepFailed:
+            conn.cancel(expect)
+            raise
+        self.ping_ms.add((got.at - sent) * 1000)
+        self.pings += 1
+
+    async def _duel(self, a: BenchConn, b: BenchConn, kind: str, turn: int) -> None:
+        step = self.config.step_timeout_s
+        waiting: list[tuple[BenchConn, Expect]] = []
+
+        def expect(conn: BenchConn, frame: str, **match: str) -> Expect:
+            e = conn.expect(frame, **match)
+            waiting.append((conn, e))
+            return e
+
+        session_id: str | None = None
+        try:
+            rid = self._request_id()
+            sent_e = expect(a, "invite_sent", request_id=rid)
+            invite_e = expect(b, "invite", from_user=a.user_id)
+            t_invite = time.perf_counter()
+            await a.send({"action": "invite", "to": b.user_id, "requestId": rid})
+            sent = await self._wait(a, sent_e, t_invite + step)
+            session_id = str(sent.data.get("sessionId"))
+            invited = await self._wait(b, invite_e, t_invite + step)
+            self.invite_ms.add((invited.at - t_invite) * 1000)
+
+            if kind == "reject":
+                ea, eb = (expect(c, "rejected", session_id=session_id) for c in (a, b))
+                t = time.perf_counter()
+                await b.send(self._answer(session_id, accept=False))
+                got = await self._both(a, ea, b, eb, t + step)
+                self.reject_ms.add((max(g.at for g in got) - t) * 1000)
+            elif kind == "no_response":
+                due = wire_time(sent.data.get("expiresAt"))
+                ea, eb = (expect(c, "no_response", session_id=session_id) for c in (a, b))
+                until = time.perf_counter() + max(0.0, (due or time.time()) - time.time()) + step
+                got = await self._both(a, ea, b, eb, until)
+                if due is not None:
+                    self.timer_late_ms.add((max(g.wall for g in got) - due) * 1000)
+            else:
+                ea, eb = (expect(c, "start", session_id=session_id) for c in (a, b))
+                t = time.perf_counter()
+                await b.send(self._answer(session_id, accept=True))
+                started = await self._both(a, ea, b, eb, t + step)
+                self.start_ms.add((max(g.at for g in started) - t) * 1000)
+                for i in range(self.config.pings):
+                    await self._ping(a if i % 2 == 0 else b)
+                if kind == "timeout":
+                    due = wire_time(started[0].data.get("endsAt"))
+                    ea, eb = (expect(c, "timeout", session_id=session_id) for c in (a, b))
+                    wait_s = max(0.0, (due or time.time()) - time.time())
+                    got = await self._both(a, ea, b, eb, time.perf_counter() + wait_s + step)
+                    if due is not None:
+                        self.timer_late_ms.add((max(g.wall for g in got) - due) * 1000)
+                else:
+                    stopper = a if turn % 2 == 0 else b
+                    ea, eb = (expect(c, "stop", session_id=session_id) for c in (a, b))
+                    t = time.perf_counter()
+                    await stopper.send(
+                        {"action": "stop", "sessionId": session_id, "requestId": self._request_id()}
+                    )
+                    stopped = await self._both(a, ea, b, eb, t + step)
+                    self.stop_ms.add((max(g.at for g in stopped) - t) * 1000)
+        except StepFailed as failed:
+            await self._abandon(a, b, session_id, waiting, timed_out=failed.code.startswith("t"))
+            raise
+        self.duels += 1
+        self.kinds[kind] += 1
+
+    def _answer(self, session_id: str, *, accept: bool) -> dict[str, Any]:
+        return {
+            "action": "response",
+            "sessionId": session_id,
+            "accept": accept,
+            "requestId": self._request_id(),
+        }
+
+    async def _abandon(
+        self,
+        a: BenchConn,
+        b: BenchConn,
+        session_id: str | None,
+        waiting: list[tuple[BenchConn, Expect]],
+        *,
+        timed_out: bool,
+    ) -> None:
+        """After a failed step: stop waiting, end the session, ignore its later frames.
+
+        When the step timed out, the frames still awaited count as lost (or late); when
+        the server answered with an error, they will legitimately never come.
+        """
+        for conn, e in waiting:
+            if e.future.done():
+                continue
+            if timed_out:
+                conn.give_up(e)
+            else:
+                conn.cancel(e)
+        if session_id is None:
+            return
+        a.abandoned.add(session_id)
+        b.abandoned.add(session_id)
+        # The inviter may withdraw a pending invite or stop an active duel; an error
+        # (the session already ended) is expected and not counted.
+        rid = self._request_id()
+        a.quiet_requests.add(rid)
+        with contextlib.suppress(StepFailed):
+            await a.send({"action": "stop", "sessionId": session_id, "requestId": rid})
+
+    async def _drain_late(self) -> None:
+        """Give frames that missed their wait a moment to turn up (late, not lost)."""
+        end = time.perf_counter() + LATE_GRACE_S
+        while time.perf_counter() < end and any(c.timed_out for c in self.conns):  # noqa: ASYNC110 - polls a count, nothing to signal
+            await asyncio.sleep(0.05)
+
+    # ------------------------------------------------------------------ result
+
+    def _result(self, cpu: float) -> BenchResult:
+        lost_types: Counter[str] = Counter()
+        for conn in self.conns:
+            for e in conn.timed_out:
+                lost_types[e.type] += 1
+        start = self._window_start or self._t0
+        end = self._window_end or time.perf_counter()
+        return BenchResult(
+            config=self.config,
+            connect_ms=self.connect_ms.summary(),
+            invite_ms=self.invite_ms.summary(),
+            start_ms=self.start_ms.summary(),
+            stop_ms=self.stop_ms.summary(),
+            ping_ms=self.ping_ms.summary(),
+            reject_ms=self.reject_ms.summary(),
+            timer_late_ms=self.timer_late_ms.summary(),
+            loop_lag_ms=self.lag.samples.summary(),
+            duels=self.duels,
+            kinds={k: self.kinds[k] for k in KINDS if self.kinds[k]},
+            pings=self.pings,
+            window_s=max(0.0, end - start),
+            connections=len(self.connect_ms),
+            lost=sum(lost_types.values()),
+            lost_types=dict(lost_types),
+            duplicated=self.tally.duplicated,
+            duplicated_types=dict(self.tally.duplicated_types),
+            late=self.tally.late,
+            unexpected=dict(self.tally.unexpected),
+            errors=dict(self.tally.errors),
+            frames_in=self.tally.frames,
+            frames_out=self.tally.sent,
+            client_cpu=cpu,
+            server=self.stack.to_json() if self.stack is not None else None,
+            notes=list(self.notes),
+        )

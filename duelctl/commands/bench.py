@@ -1,0 +1,374 @@
+"""`duelctl bench`: load a stack with real users over real WebSockets and report the figures.
+
+`register(app)` adds the command to a Typer app. The run itself is `run_bench`: pick the
+stack (a running one, a deployed stage, or an embedded one in a child process), make
+2N users, let `duelctl.bench.engine` play, then print the table (stderr) or the JSON
+object (stdout). Exit 0 only when the run was clean: no frame lost, duplicated or
+unexpected, and no error.
+
+Safety: load is only ever sent to loopback addresses, or to a deployed stage named by
+its endpoints file (`.duelctl/STAGE.json` from `duelctl deploy`, or `--endpoints`);
+every run is bounded by count (pairs, idle connections) and time (ramp + duration +
+bounded waits).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit
+
+import typer
+
+from duelctl import console
+from duelctl.errors import EXIT_FAILED, UsageError
+
+if TYPE_CHECKING:
+    from duelctl.bench.engine import BenchConfig, BenchResult
+    from duelctl.client.auth import Identity
+    from duelctl.targets import Target
+
+# Typer reads these annotations by name from this module's globals (the module uses
+# postponed annotations), so they live here rather than inside `register`. They mirror
+# the CLI's shared client options.
+TargetOpt = Annotated[
+    str,
+    typer.Option(
+        "--target",
+        "-t",
+        help="'local' (.duelctl/local.json) or a stage name (.duelctl/STAGE.json).",
+    ),
+]
+EndpointsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--endpoints",
+        help="Endpoints file to use instead of .duelctl/<target>.json.",
+        dir_okay=False,
+    ),
+]
+PasswordOpt = Annotated[
+    str | None,
+    typer.Option("--password", help="Password for stage users (default: env DUELCTL_PASSWORD)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Write the result as JSON to stdout.")]
+EmbeddedOpt = Annotated[
+    bool, typer.Option("--embedded", help="Always start an embedded stack (a child process).")
+]
+TemplateOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--template",
+        help="Template for an embedded stack (default: ./template.yaml, else the bundled one).",
+        dir_okay=False,
+    ),
+]
+
+MAX_PAIRS = 2500
+MAX_IDLE = 10_000
+MAX_DURATION_S = 3600.0
+MAX_RAMP_S = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class BenchOptions:
+    """What the command line asked for (besides the load shape in `BenchConfig`)."""
+
+    target: str = "local"
+    endpoints_file: Path | None = None
+    embedded: bool = False
+    template: Path | None = None
+    password: str | None = None
+    users_file: Path | None = None
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_allowed(target: Target) -> None:
+    """Refuse to load anything but loopback, or a deployed stage from its endpoints file."""
+    host = urlsplit(target.endpoints.websocket_url).hostname
+    if is_loopback(host):
+        return
+    deployed = (
+        target.path is not None
+        and target.endpoints.target != "local"
+        and target.endpoints.aws_endpoint_url is None
+    )
+    if not deployed:
+        raise UsageError(
+            f"refusing to bench {host}: only a stack on this machine (127.0.0.1) or a deployed "
+            "stage named by its endpoints file (.duelctl/STAGE.json, --endpoints) may be loaded"
+        )
+
+
+def validate(config: BenchConfig) -> None:
+    """Bounds on count and time: a typo must not become a load test of a stage."""
+    if not 0 <= config.pairs <= MAX_PAIRS:
+        raise UsageError(f"--pairs must be between 0 and {MAX_PAIRS}")
+    if not 0 <= config.idle <= MAX_IDLE:
+        raise UsageError(f"--idle must be between 0 and {MAX_IDLE}")
+    if config.connections < 1:
+        raise UsageError("nothing to do: give --pairs or --idle")
+    if not 0 < config.duration_s <= MAX_DURATION_S:
+        raise UsageError(f"--duration must be above 0 and at most {MAX_DURATION_S:g} s")
+    if not 0 <= config.ramp_s <= MAX_RAMP_S:
+        raise UsageError(f"--ramp must be between 0 and {MAX_RAMP_S:g} s")
+    shares = (config.reject_share, config.timeout_share)
+    if any(not 0 <= s <= 1 for s in shares) or sum(shares) > 1:
+        raise UsageError("--reject-share and --timeout-share must be in 0..1 and sum to <= 1")
+    if config.pings < 0 or config.idle_ping_s < 0 or config.step_timeout_s <= 0:
+        raise UsageError("--pings and --idle-ping must be >= 0, --step-timeout > 0")
+
+
+@contextlib.contextmanager
+def _stack(options: BenchOptions) -> Iterator[tuple[Target, Any]]:
+    """(the target, the child stack or None): embedded when asked or nothing runs here."""
+    from duelctl.stack import FAST_PARAMETERS, running_target, wants_embedded
+    from duelctl.targets import Target, default_template
+
+    if wants_embedded(options.target, options.endpoints_file, options.embedded):
+        from duelctl.bench.stack import child_stack
+
+        template = (options.template or default_template()).resolve()
+        shown = " ".join(f"{k}={v}" for k, v in FAST_PARAMETERS.items())
+        console.info(f"starting an embedded stack in a child process ({shown}) ...")
+        with child_stack(FAST_PARAMETERS, template) as child:
+            target = Target(
+                name="embedded",
+                endpoints=child.endpoints,
+                path=None,
+                parameters=child.parameters,
+                embedded=True,
+            )
+            yield target, child
+        return
+    target = running_target(options.target, options.endpoints_file)
+    check_allowed(target)
+    yield target, None
+
+
+async def _identities(target: Target, options: BenchOptions, count: int) -> list[Identity]:
+    from duelctl.bench.users import (
+        bench_names,
+        local_identities,
+        read_user_list,
+        stage_identities,
+    )
+
+    started = time.perf_counter()
+    if options.users_file is not None:
+        listed = read_user_list(options.users_file)
+        if len(listed) < count:
+            raise UsageError(f"--users {options.users_file} lists {len(listed)}, {count} needed")
+        users = listed[:count]
+    else:
+        users = [(name, None) for name in bench_names(count)]
+    console.info(f"signing in {count} users ...")
+    if target.is_local and options.users_file is None:
+        identities = await local_identities(target.endpoints, [name for name, _ in users])
+    else:
+        identities = await stage_identities(target.endpoints, users, password=options.password)
+    console.info(f"{count} users ready in {time.perf_counter() - started:.1f} s")
+    return identities
+
+
+async def _ready_probe(target: Target, child: Any, client: Any) -> float:
+    """Spawn -> a first connection accepted (a fresh user signed in, then connected)."""
+    from duelctl.bench.conn import BenchConn, StepFailed, Tally
+    from duelctl.bench.users import bench_names, create_local_user
+
+    name = bench_names(1, prefix=f"ready-{int(time.time() * 1000) % 10**8}")[0]
+    ident = await asyncio.to_thread(create_local_user, client, target.endpoints, name)
+    conn = BenchConn(-1, ident.user_id, ident.username, ident.token, Tally())
+    try:
+        await conn.open(target.endpoints.websocket_url, 30.0)
+    except StepFailed as failed:
+        why = f"the embedded stack refused its first connection: {failed.code}"
+        raise UsageError(why) from None
+    ready = time.perf_counter() - child.spawned_at
+    await conn.close()
+    return float(ready)
+
+
+async def _run(config: BenchConfig, options: BenchOptions) -> BenchResult:
+    from duelctl.bench.engine import Bench, Timers
+    from duelctl.bench.report import live_progress
+    from duelctl.bench.users import local_cognito_client
+
+    with _stack(options) as (target, child):
+        ready_s = None
+        if child is not None:
+            client = await asyncio.to_thread(local_cognito_client, target.endpoints)
+            ready_s = await _ready_probe(target, child, client)
+            console.info(
+                f"embedded stack accepted its first connection {ready_s:.2f} s after it was "
+                f"spawned (endpoints after {child.endpoints_after_s:.2f} s)"
+            )
+        identities = await _identities(target, options, config.connections)
+        stack_pid = child.pid if child is not None else _local_pid(target)
+        bench = Bench(
+            config,
+            target.endpoints.websocket_url,
+            identities,
+            Timers.from_parameters(target.parameters),
+            stack_pid=stack_pid,
+        )
+        shape = f"{config.pairs} pairs" + (f" + {config.idle} idle" if config.idle else "")
+        ramp = f" after a {config.ramp_s:g} s ramp" if config.ramp_s else ""
+        console.info(
+            f"bench: {shape} against {target.endpoints.websocket_url} "
+            f"for {config.duration_s:g} s{ramp}"
+        )
+        async with live_progress(console.err, bench.progress):
+            result = await bench.run()
+        result.ready_s = ready_s
+        return result
+
+
+def _local_pid(target: Target) -> int | None:
+    """The pid `duelctl up` recorded next to its endpoints file, if it runs on this host."""
+    from duelctl.targets import read_stack_info
+
+    if not target.is_local or target.path is None:
+        return None
+    pid = read_stack_info(target.path).get("pid")
+    return pid if isinstance(pid, int) and Path(f"/proc/{pid}").exists() else None
+
+
+def run_bench(config: BenchConfig, options: BenchOptions, *, as_json: bool) -> int:
+    """Run the bench and report; the exit code is 0 only for a clean run."""
+    from duelctl.bench.report import finished_line, result_view
+
+    validate(config)
+    started = time.perf_counter()
+    result = asyncio.run(_run(config, options))
+    console.err.print(result_view(result))
+    console.info(finished_line(result, started))
+    if as_json:
+        console.data(json.dumps(result.to_json(), indent=2))
+    return 0 if result.clean else EXIT_FAILED
+
+
+def register(app: typer.Typer) -> None:
+    """Add `duelctl bench` to `app` (the CLI's error handling wraps it, as every command)."""
+    from duelctl.bench.engine import BenchConfig
+    from duelctl.cli import examples, guard
+
+    defaults = BenchConfig()
+
+    @app.command(
+        name="bench",
+        epilog=examples(
+            "duelctl bench --pairs 100 --duration 30",
+            "duelctl bench --pairs 2 --duration 3 --json | jq .ping_ms",
+            "duelctl bench --pairs 200 --idle 600 --ramp 10 --duration 30",
+            "duelctl bench --pairs 0 --idle 50 --idle-ping 0 --duration 10   # ping throughput",
+            "DUELCTL_PASSWORD=... duelctl bench --target staging --users bench-users.txt",
+        ),
+    )
+    @guard
+    def bench(
+        target: TargetOpt = "local",
+        pairs: Annotated[
+            int, typer.Option("--pairs", "-n", help="Dueling pairs (2N users).", min=0)
+        ] = defaults.pairs,
+        duration: Annotated[
+            float, typer.Option("--duration", "-d", help="Seconds of dueling after the ramp.")
+        ] = defaults.duration_s,
+        ramp: Annotated[
+            float, typer.Option("--ramp", help="Spread connection opening over this many seconds.")
+        ] = defaults.ramp_s,
+        idle: Annotated[
+            int, typer.Option("--idle", help="Extra connections that only ping.", min=0)
+        ] = defaults.idle,
+        idle_ping: Annotated[
+            float,
+            typer.Option(
+                "--idle-ping",
+                help="Seconds between an idle connection's pings (0 = back to back).",
+            ),
+        ] = defaults.idle_ping_s,
+        pings: Annotated[
+            int, typer.Option("--pings", help="Pings per accepted duel.", min=0)
+        ] = defaults.pings,
+        reject_share: Annotated[
+            float, typer.Option("--reject-share", help="Share of invites rejected.")
+        ] = defaults.reject_share,
+        timeout_share: Annotated[
+            float,
+            typer.Option(
+                "--timeout-share",
+                help="Share of invites left to expire or duels left to time out "
+                "(needs short timers, as an embedded stack has).",
+            ),
+        ] = defaults.timeout_share,
+        step_timeout: Annotated[
+            float,
+            typer.Option("--step-timeout", help="Longest wait for one expected frame, seconds."),
+        ] = defaults.step_timeout_s,
+        seed: Annotated[
+            int | None, typer.Option("--seed", help="Seed for the duel mix (repeatable runs).")
+        ] = None,
+        users: Annotated[
+            Path | None,
+            typer.Option(
+                "--users",
+                help="Prepared users for a stage: 'username [password]' per line.",
+                dir_okay=False,
+            ),
+        ] = None,
+        json_out: JsonOpt = False,
+        endpoints: EndpointsOpt = None,
+        password: PasswordOpt = None,
+        embedded: EmbeddedOpt = False,
+        template: TemplateOpt = None,
+    ) -> None:
+        """Load a stack with 2N real users dueling over real WebSockets; report the figures.
+
+        Users connect (spread over --ramp), then each pair plays duels in a loop for
+        --duration: invite, accept, a few pings, stop, plus a share of rejects and
+        timeouts. Every expected frame is tracked. The table shows connect, invite,
+        start, stop and ping latencies (p50/p95/p99/max), duels, lost and duplicated
+        frames, errors by code, and the client's own CPU. Exit 0 only for a clean run.
+        Without a running local stack an embedded one is started in a child process.
+        """
+        config = replace(
+            defaults,
+            pairs=pairs,
+            duration_s=duration,
+            ramp_s=ramp,
+            idle=idle,
+            idle_ping_s=idle_ping,
+            pings=pings,
+            reject_share=reject_share,
+            timeout_share=timeout_share,
+            step_timeout_s=step_timeout,
+            seed=seed,
+        )
+        options = BenchOptions(
+            target=target,
+            endpoints_file=endpoints,
+            embedded=embedded,
+            template=template,
+            password=password,
+            users_file=users,
+        )
+        code = run_bench(config, options, as_json=json_out)
+        if code:
+            raise typer.Exit(code)
