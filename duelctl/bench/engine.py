@@ -28,11 +28,12 @@ import itertools
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from duelctl.bench.config import BenchConfig, Timers
 from duelctl.bench.conn import Arrival, BenchConn, Expect, StepFailed, Tally
 from duelctl.bench.stats import CpuMeter, LoopLag, Samples, StackMeter, Summary
 from duelctl.client.auth import Identity
@@ -41,49 +42,6 @@ KINDS = ("accept", "reject", "no_response", "timeout")
 LATE_GRACE_S = 2.0  # after the last duel, how long late frames may still arrive
 TIMER_MARGIN_S = 1.0  # a timer kind must fit before the deadline with this to spare
 PAUSE_AFTER_FAILURE_S = 0.2
-
-
-@dataclass(frozen=True, slots=True)
-class Timers:
-    """The stack's duel timers in seconds, when known (template parameters)."""
-
-    invite_timeout_s: float | None = None
-    duel_s: float | None = None
-    start_lead_s: float | None = None
-
-    @classmethod
-    def from_parameters(cls, parameters: Mapping[str, str] | None) -> Timers:
-        def number(name: str) -> float | None:
-            raw = (parameters or {}).get(name)
-            try:
-                return float(raw) if raw is not None else None
-            except ValueError:
-                return None
-
-        return cls(
-            invite_timeout_s=number("InviteTimeoutSeconds"),
-            duel_s=number("DuelSeconds"),
-            start_lead_s=number("StartLeadSeconds"),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class BenchConfig:
-    pairs: int = 10
-    duration_s: float = 30.0
-    ramp_s: float = 0.0  # connections open evenly spread over this many seconds
-    idle: int = 0  # extra connections that only ping
-    idle_ping_s: float = 10.0  # an idle connection's ping interval; 0 = back to back
-    pings: int = 3  # pings per accepted duel
-    reject_share: float = 0.1
-    timeout_share: float = 0.1  # split between no_response and duel timeouts
-    step_timeout_s: float = 10.0  # longest wait for any one expected frame
-    connect_concurrency: int = 50  # handshakes in flight at once
-    seed: int | None = None
-
-    @property
-    def connections(self) -> int:
-        return 2 * self.pairs + self.idle
 
 
 @dataclass(slots=True)

@@ -31,7 +31,8 @@ from duelctl import console
 from duelctl.errors import EXIT_FAILED, UsageError
 
 if TYPE_CHECKING:
-    from duelctl.bench.engine import BenchConfig, BenchResult
+    from duelctl.bench.config import BenchConfig
+    from duelctl.bench.engine import BenchResult
     from duelctl.client.auth import Identity
     from duelctl.targets import Target
 
@@ -207,7 +208,8 @@ async def _ready_probe(target: Target, child: Any, client: Any) -> float:
 
 
 async def _run(config: BenchConfig, options: BenchOptions) -> BenchResult:
-    from duelctl.bench.engine import Bench, Timers
+    from duelctl.bench.config import Timers
+    from duelctl.bench.engine import Bench
     from duelctl.bench.report import live_progress
     from duelctl.bench.users import local_cognito_client
 
@@ -267,7 +269,7 @@ def run_bench(config: BenchConfig, options: BenchOptions, *, as_json: bool) -> i
 
 def register(app: typer.Typer) -> None:
     """Add `duelctl bench` to `app` (the CLI's error handling wraps it, as every command)."""
-    from duelctl.bench.engine import BenchConfig
+    from duelctl.bench.config import BenchConfig
     from duelctl.cli import examples, guard
 
     defaults = BenchConfig()
