@@ -25,6 +25,7 @@ from emulator.httpapi.api import HttpApiHandler
 from emulator.httpapi.keys import JwksKeyProvider, KeyProvider, StaticKeyProvider
 from emulator.httpapi.response import NOT_FOUND, HttpResult, gateway_message
 from emulator.lambda_api import LambdaInvokeApi
+from emulator.local_auth import LocalWebApi
 from emulator.logs import SERVICE, emit
 from emulator.management.http import ManagementApi, api_id_from_host
 from emulator.management.port import ConnectionPort
@@ -62,6 +63,7 @@ class HttpServer:
         keys: KeyProvider | None = None,
         clock: Clock = SYSTEM_CLOCK,
         static_dir: Path | None = None,
+        local_web: LocalWebApi | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -71,6 +73,7 @@ class HttpServer:
         or a callable returning None while a gateway is not running). `keys` supplies the
         JWKS of the HTTP APIs' JWT authorizers; by default they come from moto at
         `aws_url` for the template's user pools (without either, every JWT is refused).
+        `local_web` serves the web client's config.json and local sign-in (local stacks only).
         """
         connections = gateways.get if isinstance(gateways, Mapping) else gateways
         ws_apis = template.websocket_apis
@@ -111,6 +114,7 @@ class HttpServer:
                 runner, function_id, region=template.region, account_id=template.account_id
             ),
             static_dir=static_dir,
+            local_web=local_web,
             host=host,
             port=port,
         )
@@ -124,6 +128,7 @@ class HttpServer:
         http_apis: Sequence[HttpApiHandler] = (),
         lambda_api: LambdaInvokeApi | None = None,
         static_dir: Path | None = None,
+        local_web: LocalWebApi | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> HttpServer:
@@ -135,6 +140,7 @@ class HttpServer:
             http_apis=http_apis,
             lambda_api=lambda_api,
             static_dir=static_dir,
+            local_web=local_web,
             host=host,
             port=port,
         )
@@ -148,10 +154,12 @@ class HttpServer:
         http_apis: Sequence[HttpApiHandler],
         lambda_api: LambdaInvokeApi | None,
         static_dir: Path | None,
+        local_web: LocalWebApi | None,
         host: str,
         port: int,
     ) -> None:
         self.management = management
+        self.local_web = local_web
         self.websocket_api_ids = frozenset(websocket_api_ids)
         self.http_apis = tuple(http_apis)
         self.lambda_api = lambda_api
@@ -230,6 +238,8 @@ class HttpServer:
         first = self.http_apis[0] if self.http_apis else None
         if first is not None and first.match(request.method, raw_path) is not None:
             return await first.handle(request)
+        if self.local_web is not None and LocalWebApi.matches(raw_path):
+            return await self.local_web.handle(request)
         static = self._static_file(request)
         if static is not None:
             return web.FileResponse(static)

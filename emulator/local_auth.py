@@ -31,7 +31,7 @@ from emulator.endpoints import Endpoints
 
 # Local pools only. Same value as duelctl's CLI uses, so users made by either side sign
 # in through the other; it meets the template's password policy.
-LOCAL_PASSWORD = "duelctl-local-password"
+LOCAL_PASSWORD = "Local-Duel-Pw-2026!"  # meets Cognito's default password policy too
 DUMMY_KEY = "testing"  # moto accepts any credentials; botocore needs some to sign
 
 # AWS: Cognito usernames are 1-128 characters of [\p{L}\p{M}\p{S}\p{N}\p{P}]+ (no

@@ -118,6 +118,7 @@ class Emulator:
         # Imported here so `import emulator.runtime` stays cheap for the CLI's --help.
         from emulator.gateway.server import WebSocketGateway
         from emulator.http_server import HttpServer
+        from emulator.local_auth import LocalWebApi
         from emulator.proxy.certs import ensure_certificates
         from emulator.proxy.connect import ConnectProxy, aws_route
         from emulator.runner.process import ProcessRunner
@@ -163,6 +164,7 @@ class Emulator:
             host=opts.host,
             port=opts.http_port,
             static_dir=opts.static_dir,
+            local_web=LocalWebApi(lambda: self._endpoints),
         )
         await http.start()
         self._stack.push_async_callback(http.aclose)

@@ -18,8 +18,8 @@ import jwt
 
 from duelctl.errors import AuthRejected, TargetUnreachable, UsageError
 from emulator.endpoints import Endpoints
+from emulator.local_auth import LOCAL_PASSWORD
 
-LOCAL_PASSWORD = "Local-Duel-Pw-2026!"  # local pools only; meets Cognito's default policy too
 PASSWORD_ENV = "DUELCTL_PASSWORD"
 
 

@@ -42,6 +42,7 @@ def endpoints_panel(
     grid.add_column(style="bold")
     grid.add_column()
     rows = [
+        ("Web client", f"{endpoints.http_url}/"),
         ("WebSocket", f"{endpoints.websocket_url}?token=<JWT>"),
         ("HTTP API", f"{endpoints.http_url}/online"),
         ("@connections", endpoints.management_url),
@@ -61,8 +62,20 @@ def endpoints_panel(
     return Panel(grid, title="duelctl local stack", title_align="left", border_style="green")
 
 
+def web_client_dir() -> Path | None:
+    """The built web client (duelctl/web/, shipped as package data), None if it is missing."""
+    path = Path(__file__).resolve().parents[1] / "web"
+    return path if (path / "index.html").is_file() else None
+
+
 async def serve(
-    template: Any, template_path: Path, *, port: int, http_port: int, reload: bool
+    template: Any,
+    template_path: Path,
+    *,
+    port: int,
+    http_port: int,
+    reload: bool,
+    static_dir: Path | None = None,
 ) -> None:
     """Run the stack until a signal; write and remove the endpoints file around it."""
     from emulator.runtime import Emulator, EmulatorOptions
@@ -82,7 +95,7 @@ async def serve(
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
-    options = EmulatorOptions(port=port, http_port=http_port, reload=reload)
+    options = EmulatorOptions(port=port, http_port=http_port, reload=reload, static_dir=static_dir)
     parameters = {str(k): str(v) for k, v in template.parameters.items()}
     async with contextlib.AsyncExitStack() as stack:
         try:
@@ -121,7 +134,16 @@ def run_up(
     loaded = load_template_checked(template_path, parsed)
     with emulator_logs(console.err, level=logging.INFO, frames=verbose > 0):
         try:
-            asyncio.run(serve(loaded, template_path, port=port, http_port=http_port, reload=reload))
+            asyncio.run(
+                serve(
+                    loaded,
+                    template_path,
+                    port=port,
+                    http_port=http_port,
+                    reload=reload,
+                    static_dir=web_client_dir(),
+                )
+            )
         except asyncio.CancelledError:
             console.warn("forced shutdown")
             return EXIT_INTERRUPTED

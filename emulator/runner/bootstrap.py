@@ -331,5 +331,149 @@ def main(argv: list[str]) -> None:
         channel.send(tag, body)
 
 
+# ---------------------------------------------------------------------- fork server
+#
+# `python -u bootstrap.py --zygote CTL_FD MODULE...` is the runner's fork server: an
+# interpreter that imports MODULEs (boto3: ~270 modules, most of a cold start) once and
+# then forks a worker per request. The fork becomes exactly what a fresh
+# `python -u bootstrap.py FD ...` would be: its own session and process group, the
+# function's environment (`os.environ` replaced, `time.tzset()`), working directory,
+# stdout/stderr on the output pipe, only the channel left open, and this same module as
+# `__main__`; `main` then isolates sys.path and imports the handler as usual. Only the
+# pre-imported, handler-independent libraries are shared (copy-on-write), which is the
+# point: a cold start costs the handler's own import, and workers share their pages.
+#
+# CTL_FD is a SOCK_SEQPACKET socket to the runner; every message is one JSON object:
+# - zygote -> runner: {"ready", "added", "failed", "python"} once the imports are done
+#   (`added`: top-level modules now loaded that a fresh worker would not have yet, so
+#   the runner can avoid the fork server for a code root that ships its own copy);
+#   {"id", "pid"} for each fork; {"exit": pid, "code"} when a worker ends (exit status
+#   as subprocess reports it: negative for a signal).
+# - runner -> zygote: {"id", "env", "cwd", "args"} with two file descriptors attached
+#   (the worker's channel socket and the write end of its output pipe).
+
+ZYGOTE_FLAG = "--zygote"
+
+
+def _top_level_modules() -> set[str]:
+    return {name.partition(".")[0] for name in list(sys.modules)}
+
+
+def _preload(names: list[str]) -> list[str]:
+    """Import `names`; return those that failed (a worker imports them itself, or fails as
+    it would have anyway)."""
+    import importlib
+
+    failed = []
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            failed.append(name)
+    return failed
+
+
+def _send_json(ctl: socket.socket, body: dict[str, Any]) -> None:
+    ctl.send(json.dumps(body).encode())
+
+
+def _reap_children(ctl: socket.socket) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        _send_json(ctl, {"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+
+
+def _serve_forks(ctl: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
+    """Fork on request until the runner hangs up (None); in a fork, return its request."""
+    import select
+    import signal
+
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    while True:
+        ready, _, _ = select.select([ctl, wake_r], [], [])
+        if wake_r in ready:
+            while True:
+                try:
+                    if not os.read(wake_r, 512):
+                        break
+                except BlockingIOError:
+                    break
+            _reap_children(ctl)
+        if ctl not in ready:
+            continue
+        message, fds, _flags, _addr = socket.recv_fds(ctl, 1 << 20, 4)
+        if not message:
+            return None  # the runner is gone; its workers end when their channels close
+        request = json.loads(message)
+        pid = os.fork()
+        if pid == 0:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            os.close(wake_r)
+            os.close(wake_w)
+            ctl.close()
+            return request, fds
+        for fd in fds:
+            os.close(fd)
+        _send_json(ctl, {"id": request["id"], "pid": pid})
+        _reap_children(ctl)
+
+
+def _become_worker(request: dict[str, Any], fds: list[int]) -> int:
+    """Turn this fork into a fresh worker's process; return the channel's descriptor."""
+    channel_fd, output_fd = fds
+    os.setsid()  # own session and process group, as `start_new_session=True` gives
+    os.dup2(output_fd, 1)
+    os.dup2(output_fd, 2)
+    if output_fd > 2:
+        os.close(output_fd)
+    os.closerange(3, channel_fd)
+    os.closerange(channel_fd + 1, 1 << 16)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    time.tzset()  # TZ is read at start-up; the fork started with the zygote's
+    return channel_fd
+
+
+def zygote(argv: list[str]) -> None:
+    """Pre-import `argv[1:]`, then fork workers on request (see above)."""
+    ctl = socket.socket(fileno=int(argv[0]))
+    before = _top_level_modules()
+    failed = _preload(argv[1:])
+    added = sorted(_top_level_modules() - before)
+    import gc
+
+    gc.collect()
+    gc.freeze()  # keep the collector from touching (and so copying) shared pages
+    _send_json(
+        ctl,
+        {
+            "ready": True,
+            "added": added,
+            "failed": failed,
+            "python": "{}.{}.{}".format(*sys.version_info[:3]),
+        },
+    )
+    forked = _serve_forks(ctl)
+    if forked is None:
+        return
+    request, fds = forked
+    channel_fd = _become_worker(request, fds)
+    main([str(channel_fd), *request["args"]])
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    if sys.argv[1:2] == [ZYGOTE_FLAG]:
+        zygote(sys.argv[2:])
+    else:
+        main(sys.argv[1:])

@@ -384,3 +384,59 @@ class Resolver:
     def _not(self, arg: Any, where: str) -> bool:
         (operand,) = self._operands(arg, where, "Fn::Not", 1, 1)
         return not self._truth(operand, where)
+
+
+def referenced_names(node: Any, condition: Callable[[str], bool]) -> set[str]:
+    """The names `node` refers to through Ref, Fn::GetAtt and Fn::Sub, without resolving.
+
+    Resources, parameters and pseudo parameters alike; the caller picks the ones it cares
+    about. `Fn::If` follows only the branch `condition(name)` selects, as `resolve` does,
+    so a reference guarded by a condition that is false locally does not count.
+    """
+    found: set[str] = set()
+
+    def sub_names(text: str, local: Mapping[str, Any]) -> None:
+        for match in _SUB_VAR.finditer(text):
+            name = match.group(1).strip()
+            if name.startswith("!"):
+                continue  # "${!Literal}" is text, not a reference
+            head = name.split(".", 1)[0]
+            if name not in local and head not in local:
+                found.add(head)
+
+    def walk(value: Any) -> None:
+        if isinstance(value, list):
+            for item in value:
+                walk(item)
+            return
+        if not isinstance(value, dict):
+            return
+        if len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Ref" and isinstance(arg, str):
+                found.add(arg)
+                return
+            if key == "Fn::GetAtt":
+                if isinstance(arg, str):
+                    found.add(arg.split(".", 1)[0])
+                elif isinstance(arg, list) and arg and isinstance(arg[0], str):
+                    found.add(arg[0])
+                    walk(arg[1:])
+                return
+            if key == "Fn::Sub":
+                if isinstance(arg, str):
+                    sub_names(arg, {})
+                elif isinstance(arg, list) and len(arg) == 2 and isinstance(arg[0], str):
+                    local = arg[1] if isinstance(arg[1], dict) else {}
+                    sub_names(arg[0], local)
+                    walk(list(local.values()))
+                return
+            if key == "Fn::If" and isinstance(arg, list) and len(arg) == 3:
+                if isinstance(arg[0], str):
+                    walk(arg[1] if condition(arg[0]) else arg[2])
+                return
+        for item in value.values():
+            walk(item)
+
+    walk(node)
+    return found

@@ -29,7 +29,7 @@ from emulator.template.functions import (
     sam_events,
     uses_implicit_http_api,
 )
-from emulator.template.intrinsics import NO_VALUE, Resolver, as_text
+from emulator.template.intrinsics import NO_VALUE, Resolver, as_text, referenced_names
 from emulator.template.model import (
     EMPTY,
     Function,
@@ -141,6 +141,8 @@ _IGNORED_BY_PREFIX = {
     "AWS::Logs::": "function logs go to the duelctl console",
     "AWS::CloudWatch::": "there are no metrics or alarms locally",
 }
+# The reason for every other type: harmless while no handler reads it (see _check_needed).
+_NOT_EMULATED = "not emulated"
 
 
 def find_template(directory: Path) -> Path:
@@ -381,6 +383,7 @@ class _Loader:
             elif prop.resource.type not in _BUILT:
                 self.ignored.append(f"{prop.label}: {_ignore_reason(prop.resource.type)}")
 
+        self._check_needed(props, functions)
         apis = ApiBuilder(ids, props, functions, self.ignored)
         websocket_apis, v2_http_apis = apis.build_v2()
         sam_http_apis = apis.build_sam_http(pending_routes)
@@ -401,6 +404,42 @@ class _Loader:
             outputs=MappingProxyType(self._outputs()),
             ignored=tuple(self.ignored),
         )
+
+    def _check_needed(self, props: Mapping[str, Props], functions: Mapping[str, Function]) -> None:
+        """Refuse a resource the emulator does not run when a handler is told to use it.
+
+        A type the loader neither builds nor knows to be harmless (an SNS topic, an S3
+        bucket, a state machine, ...) is only ignored while nothing hands it to a
+        handler; once a function's environment names it, the handler would call a
+        service that has no such resource locally and fail on its first request, far
+        from the cause. `Fn::If` branches a false condition drops do not count.
+        """
+        unsupported = {
+            logical_id: prop.resource
+            for logical_id, prop in props.items()
+            if not prop.resource.implicit
+            and prop.resource.type not in _BUILT
+            and _ignore_reason(prop.resource.type) == _NOT_EMULATED
+        }
+        if not unsupported:
+            return
+        for logical_id in functions:
+            environment = props[logical_id].raw("Environment")
+            variables = environment.get("Variables") if isinstance(environment, dict) else None
+            if not isinstance(variables, dict):
+                continue
+            for variable, node in variables.items():
+                names = referenced_names(
+                    node, lambda name: self.resolver.condition(name, f"Condition {name}")
+                )
+                for name in sorted(names & set(unsupported)):
+                    raise TemplateError(
+                        f"{unsupported[name].label}: not emulated, but {logical_id} reads it "
+                        f"from environment variable {variable}; the emulator provisions only "
+                        "DynamoDB tables, SQS queues and Cognito user pools, so set "
+                        f"{variable} with !If on a Condition that is false locally (e.g. a "
+                        "parameter you override), or try this function on AWS"
+                    )
 
     def _outputs(self) -> dict[str, Output]:
         section = self.document.get("Outputs") or {}
@@ -438,4 +477,4 @@ def _ignore_reason(rtype: str) -> str:
     for prefix, reason in _IGNORED_BY_PREFIX.items():
         if rtype.startswith(prefix):
             return reason
-    return "not emulated"
+    return _NOT_EMULATED

@@ -19,6 +19,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +102,19 @@ def _tail(path: Path, lines: int = 40) -> str:
     return ""
 
 
+def _check_serves_page(http_url: str) -> None:
+    """Fail at once, saying what is missing, when `duelctl up` does not serve the page."""
+    for path in ("/", "/config.json"):
+        try:
+            with urllib.request.urlopen(http_url + path, timeout=10) as response:
+                response.read()
+        except urllib.error.HTTPError as exc:
+            pytest.fail(
+                f"duelctl up answers GET {path} with {exc.code}: it must serve duelctl/web/ "
+                "at / and emulator.local_auth.LocalWebApi (config.json, /_local/token)"
+            )
+
+
 @pytest.fixture(scope="session")
 def web_stack(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebStack]:
     """`duelctl up` with compressed timers in a fresh working dir, for the whole run."""
@@ -133,6 +148,7 @@ def web_stack(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) -> 
                     pytest.fail(f"duelctl up wrote no endpoints file:\n{_tail(log_path)}")
                 time.sleep(0.1)
             endpoints = json.loads(endpoints_file.read_text())
+            _check_serves_page(str(endpoints["http_url"]))
             yield WebStack(endpoints=endpoints, workdir=workdir)
         finally:
             if proc.poll() is None:
