@@ -15,6 +15,8 @@ from emulator.template.model import Template
 
 REPO = Path(__file__).resolve().parents[3]
 TEMPLATE = REPO / "template.yaml"
+# The default stack name is the template directory's name, so a clone elsewhere differs.
+STACK = REPO.name
 
 HANDLERS = {
     "AuthorizerFunction": "handlers.authorizer.handle",
@@ -54,13 +56,13 @@ def test_twelve_functions_run_from_the_lambdas_directory(app: Template) -> None:
         assert fn.code_root == REPO / "lambdas"
         assert fn.code_root.is_absolute()
         assert (fn.runtime, fn.timeout_s, fn.memory_mb) == ("python3.12", 10, 256)
-        assert re.fullmatch(rf"main-{fn.logical_id}-[A-Z0-9]{{12}}", fn.name)
+        assert re.fullmatch(rf"{re.escape(STACK)}-{fn.logical_id}-[A-Z0-9]{{12}}", fn.name)
         assert fn.arn == f"arn:aws:lambda:us-east-1:123456789012:function:{fn.name}"
 
 
 def test_stack_name_defaults_to_the_template_directory(app: Template) -> None:
     """The stack is named after the directory holding template.yaml."""
-    assert app.stack_name == "main"
+    assert app.stack_name == STACK
     assert app.path == TEMPLATE
     assert (app.region, app.account_id) == ("us-east-1", "123456789012")
 
@@ -73,7 +75,7 @@ def test_websocket_routes_reach_their_functions(app: Template) -> None:
     assert ws.stage == "local"
     assert ws.route_selection_expression == "$request.body.action"
     assert re.fullmatch(r"[a-z0-9]{10}", ws.api_id)
-    assert ws.name == "main-ws"
+    assert ws.name == f"{STACK}-ws"
     assert ws.domain_name("us-east-1") == f"{ws.api_id}.execute-api.us-east-1.amazonaws.com"
 
 
@@ -107,12 +109,12 @@ def test_cognito_ids_have_aws_shapes(app: Template) -> None:
     pool = app.user_pools["UserPool"]
     client = app.user_pool_clients["UserPoolClient"]
     assert re.fullmatch(r"us-east-1_[A-Za-z0-9]{9}", pool.pool_id)
-    assert pool.name == "main-users"
+    assert pool.name == f"{STACK}-users"
     assert pool.arn == f"arn:aws:cognito-idp:us-east-1:123456789012:userpool/{pool.pool_id}"
     assert pool.properties["UsernameConfiguration"] == {"CaseSensitive": False}
     assert re.fullmatch(r"[a-z0-9]{26}", client.client_id)
     assert client.pool == "UserPool"
-    assert client.name == "main-client"
+    assert client.name == f"{STACK}-client"
     assert client.generate_secret is False
     assert client.explicit_auth_flows == (
         "ALLOW_USER_PASSWORD_AUTH",
@@ -124,7 +126,7 @@ def test_cognito_ids_have_aws_shapes(app: Template) -> None:
 def test_tables_keep_keys_indexes_ttl_and_stream(app: Template) -> None:
     """Connections and Sessions carry their key schema, GSIs, TTL and stream settings."""
     connections = app.tables["ConnectionsTable"]
-    assert connections.name == "main-connections"
+    assert connections.name == f"{STACK}-connections"
     assert (connections.hash_key.name, connections.hash_key.type) == ("userId", "S")
     assert connections.range_key is not None
     assert connections.range_key.name == "connectionId"
@@ -142,7 +144,7 @@ def test_tables_keep_keys_indexes_ttl_and_stream(app: Template) -> None:
     assert sessions.local_indexes == ()
     assert sessions.ttl_attribute == "expireAt"
     assert sessions.stream_view_type == "NEW_AND_OLD_IMAGES"
-    assert sessions.arn == "arn:aws:dynamodb:us-east-1:123456789012:table/main-sessions"
+    assert sessions.arn == f"arn:aws:dynamodb:us-east-1:123456789012:table/{STACK}-sessions"
     assert sessions.stream_arn == f"{sessions.arn}/stream/1970-01-01T00:00:00.000"
 
 
@@ -150,13 +152,13 @@ def test_timer_queue_redrives_to_its_dlq(app: Template) -> None:
     """TimerQueue sends to TimerDeadLetterQueue after five receives."""
     timers = app.queues["TimerQueue"]
     dlq = app.queues["TimerDeadLetterQueue"]
-    assert timers.url == "https://sqs.us-east-1.amazonaws.com/123456789012/main-timers"
-    assert timers.arn == "arn:aws:sqs:us-east-1:123456789012:main-timers"
+    assert timers.url == f"https://sqs.us-east-1.amazonaws.com/123456789012/{STACK}-timers"
+    assert timers.arn == f"arn:aws:sqs:us-east-1:123456789012:{STACK}-timers"
     assert (timers.redrive_target, timers.max_receive_count) == ("TimerDeadLetterQueue", 5)
     assert (timers.visibility_timeout_s, timers.message_retention_s) == (60, 345600)
     assert (timers.delay_seconds, timers.fifo) == (0, False)
     assert (dlq.name, dlq.message_retention_s, dlq.visibility_timeout_s) == (
-        "main-timers-dlq",
+        f"{STACK}-timers-dlq",
         1209600,
         30,
     )
@@ -193,8 +195,8 @@ def test_environment_is_fully_resolved(app: Template) -> None:
     """Every function sees the same resolved Globals environment, numbers as strings."""
     ws = app.websocket_apis[0]
     expected = {
-        "CONNECTIONS_TABLE": "main-connections",
-        "SESSIONS_TABLE": "main-sessions",
+        "CONNECTIONS_TABLE": f"{STACK}-connections",
+        "SESSIONS_TABLE": f"{STACK}-sessions",
         "TIMER_QUEUE_URL": app.queues["TimerQueue"].url,
         "WEBSOCKET_MANAGEMENT_URL": f"https://{ws.api_id}.execute-api.us-east-1.amazonaws.com/local",
         "USER_POOL_ID": app.user_pools["UserPool"].pool_id,
