@@ -25,10 +25,16 @@ FAST_PARAMETERS = {"InviteTimeoutSeconds": "2", "DuelSeconds": "5", "StartLeadSe
 
 def load_template_checked(path: Path, overrides: Mapping[str, str]) -> Any:
     """`emulator.template.load.load_template`, with template problems as TemplateInvalid."""
+    from emulator.template.errors import TemplateError
+    from emulator.template.load import find_template, load_template
+
+    if path.is_dir():  # an app directory: its template.yaml, else template.yml
+        try:
+            path = find_template(path)
+        except TemplateError as exc:
+            raise TemplateInvalid(f"{path}: {exc}") from None
     if not path.is_file():
         raise TemplateInvalid(f"{path}: no such template file")
-    from emulator.template.errors import TemplateError
-    from emulator.template.load import load_template
 
     try:
         return load_template(path, dict(overrides))

@@ -123,6 +123,7 @@ class Emulator:
         from emulator.proxy.connect import ConnectProxy, aws_route
         from emulator.runner.process import ProcessRunner
         from emulator.services import Services
+        from emulator.template.load import note_ignored
 
         t = self.template
         opts = self.options
@@ -169,7 +170,10 @@ class Emulator:
         await http.start()
         self._stack.push_async_callback(http.aclose)
 
-        proxy = ConnectProxy(certs, aws_route(http.port, services.moto.port), host=opts.host)
+        # Hosts outside AWS get a plain tunnel, so handlers calling other https APIs still work.
+        proxy = ConnectProxy(
+            certs, aws_route(http.port, services.moto.port), host=opts.host, passthrough=True
+        )
         await proxy.start()
         self._stack.push_async_callback(proxy.aclose)
 
@@ -180,7 +184,7 @@ class Emulator:
                 t.functions,
                 region=t.region,
                 account_id=t.account_id,
-                extra_env=self._function_env(aws_url, http.port, proxy.url, certs.ca_path),
+                extra_env=self._function_env(aws_url, http.port, proxy.url, certs.trust_bundle),
                 clock=self.clock,
             )
             self._stack.push_async_callback(runner.aclose)
@@ -212,9 +216,10 @@ class Emulator:
             tasks.append(asyncio.create_task(runner.prewarm()))
 
         self._endpoints = self._build_endpoints(http.port, aws_url)
+        note_ignored(t)
 
     def _function_env(
-        self, aws_url: str, http_port: int, proxy_url: str, ca_path: Path
+        self, aws_url: str, http_port: int, proxy_url: str, trust_bundle: Path
     ) -> dict[str, str]:
         """The standard variables that point unmodified boto3 and urllib at the local stack.
 
@@ -229,9 +234,11 @@ class Emulator:
             "https_proxy": proxy_url,
             "NO_PROXY": loopback,
             "no_proxy": loopback,
-            "AWS_CA_BUNDLE": str(ca_path),
-            "SSL_CERT_FILE": str(ca_path),
-            "REQUESTS_CA_BUNDLE": str(ca_path),
+            # The local CA plus the public roots: AWS names verify against the former,
+            # every other https host against the latter.
+            "AWS_CA_BUNDLE": str(trust_bundle),
+            "SSL_CERT_FILE": str(trust_bundle),
+            "REQUESTS_CA_BUNDLE": str(trust_bundle),
             **self.options.extra_env,
         }
 

@@ -41,24 +41,33 @@ def endpoints_panel(
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
+    duel_backend = bool(endpoints.sessions_table and endpoints.user_pool_id)
+    tables = [t for t in (endpoints.connections_table, endpoints.sessions_table) if t]
     rows = [
-        ("Web client", f"{endpoints.http_url}/"),
-        ("WebSocket", f"{endpoints.websocket_url}?token=<JWT>"),
-        ("HTTP API", f"{endpoints.http_url}/online"),
+        ("Web client", f"{endpoints.http_url}/" if duel_backend else None),
+        ("WebSocket", endpoints.websocket_url + ("?token=<JWT>" if duel_backend else "")),
+        ("HTTP API", f"{endpoints.http_url}/online" if duel_backend else endpoints.http_url),
         ("@connections", endpoints.management_url),
-        ("AWS (moto)", endpoints.aws_endpoint_url or ""),
-        ("User pool", f"{endpoints.user_pool_id}  client {endpoints.user_pool_client_id}"),
-        ("Tables", f"{endpoints.connections_table}, {endpoints.sessions_table}"),
-        ("Parameters", " ".join(f"{k}={v}" for k, v in parameters.items())),
+        ("AWS (moto)", endpoints.aws_endpoint_url),
+        (
+            "User pool",
+            f"{endpoints.user_pool_id}  client {endpoints.user_pool_client_id}"
+            if endpoints.user_pool_id
+            else None,
+        ),
+        ("Tables", ", ".join(tables) or None),
+        ("Parameters", " ".join(f"{k}={v}" for k, v in parameters.items()) or None),
         ("Template", str(template)),
         ("Endpoints file", str(file)),
     ]
     for key, value in rows:
-        grid.add_row(key, value)
-    grid.add_row("", "")
-    grid.add_row("Try", "duelctl token alice")
-    grid.add_row("", "duelctl connect alice   (and bob in another terminal)")
-    grid.add_row("", "duelctl simulate alice bob --scenario all")
+        if value:  # other apps' templates lack some parts
+            grid.add_row(key, value)
+    if duel_backend:
+        grid.add_row("", "")
+        grid.add_row("Try", "duelctl token alice")
+        grid.add_row("", "duelctl connect alice   (and bob in another terminal)")
+        grid.add_row("", "duelctl simulate alice bob --scenario all")
     return Panel(grid, title="duelctl local stack", title_align="left", border_style="green")
 
 

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 CA_FILE = "ca.pem"
+TRUST_FILE = "trust.pem"  # the CA plus the public roots (see CertPaths.trust_bundle)
 CA_KEY_FILE = "ca-key.pem"
 CERT_FILE = "cert.pem"
 KEY_FILE = "key.pem"
@@ -53,6 +54,17 @@ class CertPaths:
     def ca_path(self) -> Path:
         """The CA bundle for AWS_CA_BUNDLE / SSL_CERT_FILE / REQUESTS_CA_BUNDLE."""
         return self.ca
+
+    @property
+    def trust_bundle(self) -> Path:
+        """The local CA followed by the public roots, written by `ensure_certificates`.
+
+        For AWS_CA_BUNDLE / SSL_CERT_FILE / REQUESTS_CA_BUNDLE when the proxy also passes
+        other hosts through: those variables replace the default trust store, so with
+        the local CA alone a handler could verify the emulator's AWS hosts but no real
+        site on the internet, which a deployed function reaches.
+        """
+        return self.ca.with_name(TRUST_FILE)
 
     def server_context(self) -> ssl.SSLContext:
         """A server-side TLS context presenting the leaf (HTTP/1.1 only)."""
@@ -92,12 +104,39 @@ def ensure_certificates(directory: Path, region: str | Sequence[str] = "us-east-
             ca = _new_ca(now)
             _write_key(directory / CA_KEY_FILE, ca[1])
             _write(paths.ca, ca[0].public_bytes(serialization.Encoding.PEM))
-        elif _leaf_ok(paths, ca[0], wanted, now):
-            return paths
-        cert, key = _new_leaf(ca, wanted, now)
-        _write_key(paths.key, key)
-        _write(paths.cert, cert.public_bytes(serialization.Encoding.PEM))
+        if not _leaf_ok(paths, ca[0], wanted, now):
+            cert, key = _new_leaf(ca, wanted, now)
+            _write_key(paths.key, key)
+            _write(paths.cert, cert.public_bytes(serialization.Encoding.PEM))
+        trust = paths.ca.read_bytes().rstrip(b"\n") + b"\n" + public_roots()
+        with contextlib.suppress(OSError):
+            if paths.trust_bundle.read_bytes() == trust:
+                return paths
+        _write(paths.trust_bundle, trust)
     return paths
+
+
+def public_roots() -> bytes:
+    """The PEM roots clients trust by default: certifi's bundle, else the system's.
+
+    certifi is what requests (and so most handlers' HTTP clients) verifies with when no
+    variable overrides it; OpenSSL's default file is the fallback. Empty if neither exists.
+    """
+    candidates: list[str] = []
+    try:
+        import certifi
+    except ImportError:
+        pass
+    else:
+        candidates.append(certifi.where())
+    default = ssl.get_default_verify_paths()
+    candidates += [path for path in (default.cafile, default.openssl_cafile) if path]
+    for candidate in candidates:
+        with contextlib.suppress(OSError):
+            data = Path(candidate).read_bytes()
+            if b"-----BEGIN CERTIFICATE-----" in data:
+                return data.rstrip(b"\n") + b"\n"
+    return b""
 
 
 @contextlib.contextmanager

@@ -10,6 +10,10 @@ sees the real `Host` header (`{apiId}.execute-api.{region}.amazonaws.com`, ...).
 Requests other than CONNECT (plain-HTTP proxying, `GET http://...`) get 405 with
 `Allow: CONNECT`: every AWS endpoint is https, and `NO_PROXY=127.0.0.1,localhost` keeps the
 local plain-HTTP endpoints off the proxy.
+
+A CONNECT to a host the route does not claim is refused (403), or, with `passthrough`,
+tunnelled to that host untouched (no TLS termination): a deployed function reaches the
+internet, so a handler calling a third-party API must work locally too.
 """
 
 from __future__ import annotations
@@ -32,17 +36,21 @@ MAX_HEAD_BYTES = 64 * 1024
 CHUNK = 64 * 1024
 
 _EXECUTE_API = re.compile(r"^[a-z0-9]+\.execute-api\.[a-z0-9-]+\.amazonaws\.com$")
+_LAMBDA = re.compile(r"^lambda\.[a-z0-9-]+\.amazonaws\.com$")
 
 
 def aws_route(http_port: int, moto_port: int, host: str = "127.0.0.1") -> Route:
-    """The emulator's routing: execute-api hosts -> its HTTP server, other AWS hosts -> moto.
+    """The emulator's routing: execute-api and Lambda hosts -> its HTTP server, other AWS
+    hosts -> moto.
 
+    `lambda.{region}.amazonaws.com` is the emulator's own Invoke API (moto's needs Docker),
+    for clients that call the real endpoint instead of following AWS_ENDPOINT_URL_LAMBDA.
     `cognito-idp.{region}.amazonaws.com` goes to moto like every other service host, so a
     JWKS fetched from `{iss}/.well-known/jwks.json` is moto's (aws-fidelity §11).
     """
 
     def route(name: str) -> Backend | None:
-        if _EXECUTE_API.match(name):
+        if _EXECUTE_API.match(name) or _LAMBDA.match(name):
             return host, http_port
         if name == "amazonaws.com" or name.endswith(".amazonaws.com"):
             return host, moto_port
@@ -72,6 +80,8 @@ class ConnectProxy:
 
     `tls` is the `CertPaths` from `ensure_certificates` (or a ready server SSLContext);
     `route` picks the backend for each CONNECT host, e.g. `aws_route(http_port, moto_port)`.
+    `passthrough` tunnels other hosts to themselves, unopened (clients then need the public
+    roots too: `CertPaths.trust_bundle`); without it they get 403.
     """
 
     def __init__(
@@ -81,8 +91,10 @@ class ConnectProxy:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        passthrough: bool = False,
     ) -> None:
         self._route = route
+        self._passthrough = passthrough
         self._ssl = tls if isinstance(tls, ssl.SSLContext) else tls.server_context()
         self._host = host
         self._port = port
@@ -174,12 +186,15 @@ class ConnectProxy:
         if parsed is None:
             writer.write(_status(400, "Bad Request"))
             return
-        host, _port = parsed
+        host, port = parsed
         backend_addr = self._route(host)
+        terminate = backend_addr is not None
         if backend_addr is None:
-            emit(SERVICE, f"proxy refused CONNECT {target}", level=logging.DEBUG, host=host)
-            writer.write(_status(403, "Forbidden"))
-            return
+            if not self._passthrough:
+                emit(SERVICE, f"proxy refused CONNECT {target}", level=logging.DEBUG, host=host)
+                writer.write(_status(403, "Forbidden"))
+                return
+            backend_addr = (host, port)  # not ours: the real host, end to end encrypted
         try:
             b_reader, b_writer = await asyncio.open_connection(*backend_addr)
         except OSError as exc:
@@ -190,7 +205,8 @@ class ConnectProxy:
         self._writers.add(b_writer)
         writer.write(_status(200, "Connection Established"))
         await writer.drain()
-        await writer.start_tls(self._ssl)
+        if terminate:
+            await writer.start_tls(self._ssl)
         await self._relay(reader, writer, b_reader, b_writer)
 
     async def _relay(

@@ -399,7 +399,7 @@ def _serve_forks(ctl: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     while True:
-        ready, _, _ = select.select([ctl, wake_r], [], [])
+        ready, _, _ = select.select([ctl.fileno(), wake_r], [], [])
         if wake_r in ready:
             while True:
                 try:
@@ -408,7 +408,7 @@ def _serve_forks(ctl: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
                 except BlockingIOError:
                     break
             _reap_children(ctl)
-        if ctl not in ready:
+        if ctl.fileno() not in ready:
             continue
         message, fds, _flags, _addr = socket.recv_fds(ctl, 1 << 20, 4)
         if not message:

@@ -27,6 +27,26 @@ FAKE_CREDENTIALS = {
 RUNTIME_DIR = str(Path(__file__).resolve().parent)  # where bootstrap.py lives
 
 
+def base_environment() -> dict[str, str]:
+    """What every worker's environment has regardless of its function: the fork server's.
+
+    The fork server (forkserver.py) starts with this, so whatever its pre-imports read
+    at import time (TZ, LANG, the AWS config file locations) matches what a fresh worker
+    would have seen; each fork then gets its function's full environment.
+    """
+    env = {key: os.environ[key] for key in INHERITED if key in os.environ}
+    env.setdefault("PATH", os.defpath)
+    env.update(
+        {
+            "TZ": ":UTC",
+            "LANG": "en_US.UTF-8",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        }
+    )
+    return env
+
+
 def log_stream_name(now: float) -> str:
     """`YYYY/MM/DD/[$LATEST]<32 hex>`: one stream per execution environment (aws-fidelity §13)."""
     return time.strftime("%Y/%m/%d", time.gmtime(now)) + "/[$LATEST]" + secrets.token_hex(16)

@@ -48,6 +48,7 @@ from emulator.clock import SYSTEM_CLOCK, Clock
 from emulator.logs import INVOKE, SERVICE, emit
 from emulator.runner.base import Invocation, Outcome
 from emulator.runner.environment import function_environment
+from emulator.runner.forkserver import ForkedProcess, ForkServer
 from emulator.template.model import Function
 
 __all__ = ["ProcessRunner", "function_environment"]
@@ -58,6 +59,19 @@ INIT_TIMEOUT_S = 10.0
 _READ_SIZE = 256 * 1024
 _MAX_LINE = 64 * 1024  # a longer line without a newline is logged in pieces
 _MAX_INIT_LINES = 1000  # output kept for the first invocation of a worker
+
+_CPUS = os.cpu_count() or 1
+# Environments per function. AWS would start one per concurrent request (up to 1000);
+# locally every one is a process on the same few cores, so more than a few per core only
+# adds memory and cold starts while the cores are already busy. Past this, invokes queue
+# for the next free environment of their function.
+DEFAULT_MAX_CONCURRENCY = max(4, 2 * _CPUS)
+
+
+def default_max_workers(functions: int) -> int:
+    """Live environments across all functions: one per function plus room to scale."""
+    return max(1, functions) + 4 * _CPUS
+
 
 _INVOKE_LOG = logging.getLogger(INVOKE)
 _STARTING, _IDLE, _BUSY, _DYING, _DEAD = "starting", "idle", "busy", "dying", "dead"
@@ -137,7 +151,8 @@ class _Worker:
         self.state = _STARTING
         self.claimant = claimant  # the invoke waiting for this worker's init, if any
         self.settled: asyncio.Future[None] = self.loop.create_future()  # ready or dead
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: subprocess.Popen[bytes] | ForkedProcess | None = None
+        self.idle_since = 0.0  # loop time it was last parked idle (LRU eviction)
         self.sock: socket.socket | None = None
         self.out_fd = -1
         self.rbuf = bytearray()
@@ -166,19 +181,26 @@ class _Worker:
         parent, child = socket.socketpair()
         out_r, out_w = os.pipe()
         try:
-            args = [str(child.fileno()), fn.handler, str(fn.code_root), fn.arn, *HIDDEN_PATHS]
-            self.proc = subprocess.Popen(
-                [runner.python, "-u", BOOTSTRAP, *args],
-                stdin=subprocess.DEVNULL,
-                stdout=out_w,
-                stderr=out_w,
-                pass_fds=(child.fileno(),),
-                cwd=fn.code_root,
-                env=env,
-                # Own process group: Ctrl-C in the terminal is the emulator's to handle,
-                # and a kill reaches whatever the handler started too.
-                start_new_session=True,
-            )
+            args = [fn.handler, str(fn.code_root), fn.arn, *HIDDEN_PATHS]
+            server = runner._fork_server_for(fn)
+            forked = None
+            if server is not None:
+                forked = server.spawn(env, fn.code_root, args, (child.fileno(), out_w))
+            if forked is not None:
+                self.proc = forked
+            else:
+                self.proc = subprocess.Popen(
+                    [runner.python, "-u", BOOTSTRAP, str(child.fileno()), *args],
+                    stdin=subprocess.DEVNULL,
+                    stdout=out_w,
+                    stderr=out_w,
+                    pass_fds=(child.fileno(),),
+                    cwd=fn.code_root,
+                    env=env,
+                    # Own process group: Ctrl-C in the terminal is the emulator's to
+                    # handle, and a kill reaches whatever the handler started too.
+                    start_new_session=True,
+                )
         except OSError as exc:
             parent.close()
             os.close(out_r)
@@ -514,7 +536,7 @@ class _Pool:
         if self.starting:
             worker = self.starting.pop(0)
             worker.claimant = future
-        elif len(self.workers) < self.runner.max_concurrency:
+        elif len(self.workers) < self.runner.max_concurrency and self.runner._make_room(self):
             self.spawn(claimant=future)
         else:
             self.waiters.append(future)
@@ -556,7 +578,13 @@ class _Pool:
                 worker.state = _BUSY
                 waiter.set_result((worker, False))
                 return
+        if self.runner._starved(self):
+            # Another function waits for room in the worker budget: this environment
+            # goes (as Lambda reclaims idle ones) so that one can start.
+            worker.kill("exit status 0")
+            return
         worker.state = _IDLE
+        worker.idle_since = worker.loop.time()
         self.idle.append(worker)
 
     def forget(self, worker: _Worker) -> None:
@@ -573,10 +601,18 @@ class _Pool:
         if claimant is not None and not claimant.done():
             claimant.set_result((worker, True))  # its invoke reports how init ended
         if not self.runner.closed:
-            while self.waiters and len(self.workers) < self.runner.max_concurrency:
-                waiter = self.waiters.popleft()
-                if not waiter.done():
-                    self.spawn(claimant=waiter)
+            self.runner._pump()
+
+    def pump(self) -> None:
+        """Start workers for queued invokes while the function and the budget have room."""
+        runner = self.runner
+        while self.waiters and len(self.workers) < runner.max_concurrency and runner._has_room():
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                self.spawn(claimant=waiter)
+
+    def oldest_idle(self) -> _Worker | None:
+        return min(self.idle, key=lambda w: w.idle_since) if self.idle else None
 
     def replace(self, fn: Function | None) -> None:
         """New code or configuration: idle and prewarming workers go now, busy ones later."""
@@ -622,21 +658,34 @@ class ProcessRunner:
         account_id: str,
         extra_env: Mapping[str, str] = {},
         python: str = sys.executable,
-        max_concurrency: int = 100,
+        max_concurrency: int | None = None,
+        max_workers: int | None = None,
+        fork_server: bool = True,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.region = region
         self.account_id = account_id
         self.extra_env = dict(extra_env)
         self.python = python
-        self.max_concurrency = max(1, max_concurrency)
+        self.max_concurrency = max(1, max_concurrency or DEFAULT_MAX_CONCURRENCY)
+        self.max_workers = max(1, max_workers or default_max_workers(len(functions)))
         self.clock = clock
         self.closed = False
         self._functions = dict(functions)
         self._pools: dict[str, _Pool] = {}
         self._noted: set[str] = set()
-        self._reaping: set[subprocess.Popen[bytes]] = set()
+        self._reaping: set[subprocess.Popen[bytes] | ForkedProcess] = set()
         self._reap_timer: asyncio.TimerHandle | None = None
+        self._use_fork_server = fork_server
+        self._fork_server: ForkServer | None = None
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass  # no loop yet: the fork server starts on first use
+        else:
+            # Its imports (~0.3 s) then overlap with whatever the caller does next
+            # (the emulator provisions moto), instead of delaying the first cold start.
+            self._start_fork_server()
 
     async def invoke(
         self, function: str, event: Mapping[str, Any], *, route: str | None = None
@@ -648,6 +697,7 @@ class ProcessRunner:
         pool = self._pools.get(function)
         if pool is None:
             pool = self._pools[function] = _Pool(self, fn)
+            self._start_fork_server()
         request_id = str(uuid.uuid4())
         payload = json.dumps(
             {"id": request_id, "ms": fn.timeout_s * 1000, "event": event}, separators=(",", ":")
@@ -672,7 +722,12 @@ class ProcessRunner:
         unknown = [name for name in names if name not in self._functions]
         if unknown:
             raise KeyError(unknown[0])
-        slots = asyncio.Semaphore(max(1, os.cpu_count() or 1))
+        slots = asyncio.Semaphore(_CPUS)
+        server = self._start_fork_server()
+        if server is not None:
+            # Workers forked from it start in milliseconds; wait for it (bounded by its
+            # own start-up timeout) rather than start slow fresh ones meanwhile.
+            await asyncio.shield(server.start())
 
         async def warm(name: str) -> None:
             async with slots:
@@ -682,7 +737,7 @@ class ProcessRunner:
                 pool = self._pools.get(name)
                 if pool is None:
                     pool = self._pools[name] = _Pool(self, fn)
-                if pool.workers:
+                if pool.workers or not self._has_room():
                     return
                 await asyncio.shield(pool.spawn().settled)
 
@@ -707,6 +762,8 @@ class ProcessRunner:
                 pool.replace(fn)
                 retired.append(name)
         self._functions = new
+        if self._fork_server is not None:
+            self._fork_server.forget_code_roots()
         if retired:
             emit(
                 SERVICE,
@@ -719,6 +776,11 @@ class ProcessRunner:
         self.closed = True
         for pool in self._pools.values():
             pool.close()
+        server = self._fork_server
+        if server is not None:
+            server.close()
+            if server.proc is not None:
+                self._reaping.add(server.proc)
         for _ in range(200):
             for proc in list(self._reaping):
                 if proc.poll() is not None:
@@ -728,6 +790,51 @@ class ProcessRunner:
             await asyncio.sleep(0.01)
 
     # ------------------------------------------------------------------ internals
+
+    def _start_fork_server(self) -> ForkServer | None:
+        """The fork server, started on first use (needs the running loop)."""
+        if not self._use_fork_server or self.closed:
+            return None
+        if self._fork_server is None:
+            self._fork_server = ForkServer(self.python)
+            self._fork_server.start()
+        return self._fork_server
+
+    def _fork_server_for(self, fn: Function) -> ForkServer | None:
+        """The fork server if it may start `fn`'s next worker, else None (fresh process)."""
+        server = self._start_fork_server()
+        if server is None or not server.usable_for(fn.code_root):
+            return None
+        return server
+
+    def _live_workers(self) -> int:
+        return sum(len(pool.workers) for pool in self._pools.values())
+
+    def _has_room(self) -> bool:
+        return self._live_workers() < self.max_workers
+
+    def _make_room(self, pool: _Pool) -> bool:
+        """Room for one more worker of `pool`: free, or made by ending the environment
+        that has been idle longest (another function's; Lambda reclaims idle ones too)."""
+        if self._has_room():
+            return True
+        candidates = [w for p in self._pools.values() if p is not pool and (w := p.oldest_idle())]
+        if not candidates:
+            return False
+        min(candidates, key=lambda w: w.idle_since).kill("exit status 0")
+        return self._has_room()
+
+    def _starved(self, pool: _Pool) -> bool:
+        """Whether another function has invokes queued only for lack of budget."""
+        return not self._has_room() and any(
+            p is not pool and p.waiters and len(p.workers) < self.max_concurrency
+            for p in self._pools.values()
+        )
+
+    def _pump(self) -> None:
+        for pool in list(self._pools.values()):
+            if pool.waiters:
+                pool.pump()
 
     def _note_python(self, fn: Function, version: str) -> None:
         """Say once per function that its runtime is emulated by the local interpreter."""
@@ -745,7 +852,9 @@ class ProcessRunner:
             python=version,
         )
 
-    def _reap(self, proc: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop) -> None:
+    def _reap(
+        self, proc: subprocess.Popen[bytes] | ForkedProcess, loop: asyncio.AbstractEventLoop
+    ) -> None:
         """Collect the exit status of a killed child in the background (no zombies)."""
         if proc.poll() is not None:
             return

@@ -3,8 +3,9 @@
 Everything goes through boto3 against the moto server (real request parsing), except
 one step only moto's own objects allow: Cognito ids. The model fixes the user pool and
 client ids at load time (model.py, "PhysicalIds"), moto invents random ones, so after
-creating a pool or client we re-key moto's in-process object to the model's id. That
-is why `provision` must run in the process that hosts the `MotoServer`.
+creating a pool or client it is re-keyed to the model's id through the moto server's
+internal `/_duelctl/cognito/...` route (moto_server.py), which works whether moto runs
+in this process or in a child process.
 
 Provisioning is idempotent: after a hot reload it adds what is missing (tables, GSIs,
 streams, TTL, queues, pools, clients), updates queue attributes and keeps all data.
@@ -12,6 +13,7 @@ streams, TTL, queues, pools, clients), updates queue attributes and keeps all da
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import logging
 from collections.abc import Mapping
@@ -21,6 +23,7 @@ from typing import Any
 
 from emulator.logs import SERVICE, emit
 from emulator.services.aws import client
+from emulator.services.moto_server import internal_call
 from emulator.template.model import (
     Index,
     KeyAttr,
@@ -80,29 +83,46 @@ def provision(template: Template, aws_url: str) -> Provisioned:
 
     Blocking; call it through `asyncio.to_thread` from async code.
     """
-    created: list[str] = []
     region = template.region
-    ddb = client("dynamodb", aws_url, region)
     stream_arns: dict[str, str] = {}
-    for table in template.tables.values():
-        arn = _ensure_table(ddb, table, created)
-        if arn:
-            stream_arns[table.logical_id] = arn
 
-    sqs = client("sqs", aws_url, region)
-    _ensure_queues(sqs, template.queues, created)
+    def tables() -> list[str]:
+        done: list[str] = []
+        ddb = client("dynamodb", aws_url, region)
+        for table in template.tables.values():
+            arn = _ensure_table(ddb, table, done)
+            if arn:
+                stream_arns[table.logical_id] = arn
+        return done
 
-    if template.user_pools or template.user_pool_clients:
+    def queues() -> list[str]:
+        done: list[str] = []
+        if template.queues:
+            _ensure_queues(client("sqs", aws_url, region), template.queues, done)
+        return done
+
+    def identity() -> list[str]:
+        done: list[str] = []
+        if not (template.user_pools or template.user_pool_clients):
+            return done
         idp = client("cognito-idp", aws_url, region)
         for pool in template.user_pools.values():
-            _ensure_user_pool(idp, pool, created)
+            _ensure_user_pool(idp, aws_url, pool, done)
         for app_client in template.user_pool_clients.values():
             owner = template.user_pools.get(app_client.pool)
             if owner is None:
                 raise ProvisionError(
                     f"{app_client.logical_id}: user pool {app_client.pool!r} is not in the template"
                 )
-            _ensure_user_pool_client(idp, owner, app_client, created)
+            _ensure_user_pool_client(idp, aws_url, owner, app_client, done)
+        return done
+
+    # The three services share nothing, so they are provisioned side by side: each one's
+    # first request makes moto load that service's backend, and the client side
+    # (botocore loading each service's model) overlaps with moto's side.
+    with concurrent.futures.ThreadPoolExecutor(3, thread_name_prefix="provision") as pool:
+        parts = [pool.submit(step) for step in (tables, queues, identity)]
+        created = [logical_id for part in parts for logical_id in part.result()]
 
     emit(
         SERVICE,
@@ -294,47 +314,34 @@ def _thaw(value: object) -> Any:
     return value
 
 
-def _moto_pool(pool_id: str) -> tuple[Any, Any] | None:
-    """(moto backend, moto pool object) holding `pool_id` in this process, or None."""
-    from moto.cognitoidp.models import cognitoidp_backends
-
-    backend: Any
-    for _account, _region, backend in cognitoidp_backends.iter_backends():
-        found = backend.user_pools.get(pool_id)
-        if found is not None:
-            return backend, found
-    return None
+def _moto_pool(aws_url: str, pool_id: str) -> dict[str, Any] | None:
+    """`{"id", "clients"}` of the pool moto holds under `pool_id`, or None."""
+    found: dict[str, Any] | None = internal_call(aws_url, "GET", f"cognito/pools/{pool_id}")
+    return found
 
 
-def _ensure_user_pool(idp: Any, pool: UserPool, created: list[str]) -> None:
-    if _moto_pool(pool.pool_id) is not None:
+def _ensure_user_pool(idp: Any, aws_url: str, pool: UserPool, created: list[str]) -> None:
+    if _moto_pool(aws_url, pool.pool_id) is not None:
         return
     params = {k: _thaw(pool.properties[k]) for k in _USER_POOL_PARAMS if k in pool.properties}
     moto_id = idp.create_user_pool(PoolName=pool.name, **params)["UserPool"]["Id"]
-    located = _moto_pool(moto_id)
-    if located is None:
-        raise ProvisionError(
-            f"{pool.logical_id}: user pool {moto_id} is not in this process's moto; "
-            "provision must run where the MotoServer runs"
-        )
-    backend, moto_pool = located
     # Re-key to the model's id: moto derives `iss` and the ARN from `id`.
-    del backend.user_pools[moto_id]
-    moto_pool.id = pool.pool_id
-    moto_pool.arn = moto_pool.arn.replace(moto_id, pool.pool_id)
-    backend.user_pools[pool.pool_id] = moto_pool
+    if (
+        internal_call(aws_url, "POST", f"cognito/pools/{moto_id}/rekey", {"id": pool.pool_id})
+        is None
+    ):
+        raise ProvisionError(f"{pool.logical_id}: moto lost user pool {moto_id}")
     created.append(pool.logical_id)
 
 
 def _ensure_user_pool_client(
-    idp: Any, pool: UserPool, app_client: UserPoolClient, created: list[str]
+    idp: Any, aws_url: str, pool: UserPool, app_client: UserPoolClient, created: list[str]
 ) -> None:
-    located = _moto_pool(pool.pool_id)
+    located = _moto_pool(aws_url, pool.pool_id)
     if located is None:
         raise ProvisionError(f"{app_client.logical_id}: user pool {pool.pool_id} does not exist")
-    _backend, moto_pool = located
     flows = list(app_client.explicit_auth_flows)
-    if app_client.client_id in moto_pool.clients:
+    if app_client.client_id in located["clients"]:
         idp.update_user_pool_client(
             UserPoolId=pool.pool_id,
             ClientId=app_client.client_id,
@@ -350,9 +357,9 @@ def _ensure_user_pool_client(
     if flows:
         params["ExplicitAuthFlows"] = flows
     moto_id = idp.create_user_pool_client(**params)["UserPoolClient"]["ClientId"]
-    moto_client = moto_pool.clients.pop(moto_id)
-    moto_client.id = app_client.client_id
-    moto_pool.clients[app_client.client_id] = moto_client
+    path = f"cognito/pools/{pool.pool_id}/clients/{moto_id}/rekey"
+    if internal_call(aws_url, "POST", path, {"id": app_client.client_id}) is None:
+        raise ProvisionError(f"{app_client.logical_id}: moto lost client {moto_id}")
     created.append(app_client.logical_id)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from emulator.clock import SYSTEM_CLOCK, Clock
 from emulator.logs import SERVICE, emit
 from emulator.services.aws import client, region_of_arn
+from emulator.services.moto_server import internal_call
 from emulator.template.model import Table
 
 # AWS: items whose TTL is more than five years in the past are never deleted
@@ -158,6 +159,7 @@ class TtlReaper:
         self._on_removed = on_removed
         self.marks = marks if marks is not None else TtlMarks()
         self._clients: dict[str, Any] = {}
+        self._internal = True  # ask the moto server directly until it turns out not ours
 
     def _client(self, table: Table) -> Any:
         region = region_of_arn(table.arn)
@@ -210,6 +212,41 @@ class TtlReaper:
         return removed
 
     def _expired(self, table: Table, now: int) -> list[_Candidate]:
+        """Items whose TTL is a Number in [now - 5 years, now].
+
+        Asked of the emulator's moto server directly (`/_duelctl/dynamodb/ttl-expired`,
+        moto_server.py), which reads the table in place: a Scan makes moto deep-copy and
+        filter every item, once a second per table, while holding the lock every handler's
+        DynamoDB call waits for. Any other endpoint gets the Scan.
+        """
+        assert table.ttl_attribute is not None
+        if self._internal:
+            try:
+                return self._expired_internal(table, now)
+            except (OSError, ValueError, KeyError, TypeError):
+                self._internal = False  # not our moto server: Scan from now on
+        return self._expired_scan(table, now)
+
+    def _expired_internal(self, table: Table, now: int) -> list[_Candidate]:
+        parts = table.arn.split(":")
+        reply = internal_call(
+            self._aws_url,
+            "POST",
+            "dynamodb/ttl-expired",
+            {
+                "account": parts[4],
+                "region": region_of_arn(table.arn),
+                "table": table.name,
+                "attribute": table.ttl_attribute,
+                "floor": now - FIVE_YEARS_S,
+                "now": now,
+            },
+        )
+        if reply is None:
+            raise KeyError(table.name)
+        return [_Candidate(found["keys"], found["ttl"]) for found in reply["items"]]
+
+    def _expired_scan(self, table: Table, now: int) -> list[_Candidate]:
         """Scan for items whose TTL is a Number in [now - 5 years, now]."""
         assert table.ttl_attribute is not None
         key_names = [table.hash_key.name] + ([table.range_key.name] if table.range_key else [])

@@ -46,6 +46,17 @@ _INVOCATIONS_RE = re.compile(
 )
 _FUNCTION_ARN_RE = re.compile(r"arn:[^:]+:lambda:[^:]*:[^:]*:function:.+")
 DEFAULT_IDENTITY_SOURCE = "$request.header.Authorization"
+# AWS: WebSocket APIs select routes on a field of the JSON body, written
+# $request.body.<path> or ${request.body.<path>} (API Gateway dev guide, "WebSocket
+# selection expressions"); REQUEST authorizers read headers, query parameters, stage
+# variables or context values (aws-fidelity §4).
+_ROUTE_SELECTION_RE = re.compile(
+    r"\$request\.body\.[A-Za-z0-9_$-]+(?:\.[A-Za-z0-9_$-]+)*"
+    r"|\$\{request\.body\.[A-Za-z0-9_$-]+(?:\.[A-Za-z0-9_$-]+)*\}"
+)
+_WS_IDENTITY_SOURCE_RE = re.compile(
+    r"(?:route\.request\.header|route\.request\.querystring|stageVariables|context)\..+"
+)
 # The stage a WebSocket API gets when the template declares none (the endpoints file
 # and the management URL need one).
 DEFAULT_WS_STAGE = "local"
@@ -205,13 +216,19 @@ class ApiBuilder:
                     "route; use NONE, CUSTOM or AWS_IAM"
                 )
             routes[key] = Route(key, function, self._returns_response(route, api_id))
+        expression = api.text("RouteSelectionExpression") or "$request.body.action"
+        if _ROUTE_SELECTION_RE.fullmatch(expression) is None:
+            raise TemplateError(
+                f"{api.label}: RouteSelectionExpression {expression} is not emulated; "
+                "WebSocket routes are chosen by a field of the JSON body, so use "
+                "$request.body.<field> (e.g. $request.body.action)"
+            )
         return WebSocketApi(
             logical_id=api.resource.logical_id,
             api_id=api_id,
             name=self.ids.name(api.resource),
             stage=self._stage(api_id, DEFAULT_WS_STAGE),
-            route_selection_expression=api.text("RouteSelectionExpression")
-            or "$request.body.action",
+            route_selection_expression=expression,
             routes=MappingProxyType(routes),
             authorizer=authorizer,
         )
@@ -247,10 +264,18 @@ class ApiBuilder:
                 "use a REQUEST Lambda authorizer"
             )
         uri = authorizer.required_text("AuthorizerUri", "set it to the Lambda invocation URI")
+        sources = _identity_sources(authorizer)
+        for source in sources:
+            if _WS_IDENTITY_SOURCE_RE.fullmatch(source) is None:
+                raise TemplateError(
+                    f"{authorizer.label}: IdentitySource {source} is not valid for a WebSocket "
+                    "API; use route.request.header.<Name>, route.request.querystring.<name>, "
+                    "stageVariables.<name> or context.<name>"
+                )
         return RequestAuthorizer(
             logical_id=authorizer.resource.logical_id,
             function=self._lambda_function(authorizer.label, "AuthorizerUri", uri),
-            identity_sources=_identity_sources(authorizer),
+            identity_sources=sources,
         )
 
     def _v2_http(self, api: Props) -> HttpApi:

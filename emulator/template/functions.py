@@ -274,8 +274,9 @@ def build_function(props: Props, ids: PhysicalIds, template_dir: Path) -> Functi
     runtime = props.required_text("Runtime", "set e.g. Runtime: python3.12 (or in Globals)")
     if RUNTIME_RE.fullmatch(runtime) is None:
         raise TemplateError(
-            f"{label}: Runtime {runtime} is not supported; the emulator runs python3.8 to "
-            "python3.14 handlers"
+            f"{label}: Runtime {runtime} is not supported; the emulator runs only Python "
+            "handlers (python3.8 to python3.14), so port this function to Python or try it "
+            "on AWS"
         )
     handler = props.required_text("Handler", "set e.g. Handler: handlers.invite.handle")
     module, _, func = handler.rpartition(".")

@@ -11,12 +11,14 @@ so it stays light: PyYAML (libyaml when present) and the standard library only.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from emulator.logs import SERVICE, emit
 from emulator.template import naming
 from emulator.template.apis import ApiBuilder, implicit_http_api
 from emulator.template.errors import TemplateError
@@ -71,7 +73,7 @@ from emulator.template.services import (
 )
 from emulator.template.yaml_tags import load_yaml
 
-__all__ = ["TemplateError", "find_template", "load_template", "parse_overrides"]
+__all__ = ["TemplateError", "find_template", "load_template", "note_ignored", "parse_overrides"]
 
 TEMPLATE_NAMES = ("template.yaml", "template.yml")
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
@@ -191,6 +193,16 @@ def load_template(
     # Callers may pass numbers ({"DuelSeconds": 5}); CloudFormation sees strings.
     values = {str(k): scalar_text(v) or str(v) for k, v in overrides.items()}
     return _Loader(path, document, values, stack, region, account_id).load()
+
+
+def note_ignored(template: Template) -> None:
+    """Log one debug note per resource or event the emulator skips, with the reason.
+
+    Called once the stack's logging is set up (`duelctl up -v` shows them), not from
+    `load_template`, which runs before and on every reload.
+    """
+    for entry in template.ignored:
+        emit(SERVICE, f"ignored {entry}", level=logging.DEBUG, ignored=entry)
 
 
 def _document(path: Path, text: str) -> dict[str, Any]:
@@ -383,10 +395,10 @@ class _Loader:
             elif prop.resource.type not in _BUILT:
                 self.ignored.append(f"{prop.label}: {_ignore_reason(prop.resource.type)}")
 
-        self._check_needed(props, functions)
         apis = ApiBuilder(ids, props, functions, self.ignored)
         websocket_apis, v2_http_apis = apis.build_v2()
         sam_http_apis = apis.build_sam_http(pending_routes)
+        self._check_needed(props, functions)
         return Template(
             path=self.path,
             stack_name=self.stack,

@@ -1,4 +1,5 @@
-"""MotoServer: in-process moto with DynamoDB serialized and SQS long polls emulated.
+"""MotoServer: moto (in a child process or a thread) with DynamoDB serialized and SQS
+long polls emulated.
 
 The race test is the reason the server exists in this form: moto evaluates conditions
 and writes without a lock, so threads racing the same `pending -> active` update can
@@ -8,6 +9,7 @@ MotoServer exactly one wins, every time.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -21,7 +23,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from emulator.services.moto_server import MotoServer
+from emulator.services.moto_server import MotoServer, internal_call
 
 ROOT = Path(__file__).resolve().parents[3]
 TRIALS = 40
@@ -112,49 +114,94 @@ def test_url_and_port_name_the_listening_socket(moto: MotoServer) -> None:
         assert reply.status == 200
 
 
-def test_a_second_server_shares_moto_state_and_stop_is_idempotent(
-    moto: MotoServer, ddb: Any, build: Any
-) -> None:
-    """A server started while another runs sees the same resources; stop twice is fine."""
-    table = build.name("shared")
-    ddb.create_table(
+def test_a_second_thread_server_shares_moto_state_and_stop_is_idempotent(build: Any) -> None:
+    """In thread mode a server started while another runs sees the same resources."""
+    first = MotoServer(mode="thread")
+    first.start()
+    try:
+        ddb = _clients(first.url, 1)[0]
+        table = build.name("shared")
+        ddb.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        second = MotoServer(mode="thread")
+        second.start()
+        try:
+            assert second.port != first.port
+            other = _clients(second.url, 1)[0]
+            assert table in other.list_tables()["TableNames"]
+        finally:
+            second.stop()
+            second.stop()
+        with pytest.raises(RuntimeError):
+            _ = second.url
+        assert table in ddb.list_tables()["TableNames"]  # the first server is unaffected
+    finally:
+        first.stop()
+
+
+def test_process_mode_runs_moto_in_a_child_with_its_own_state(moto: MotoServer, build: Any) -> None:
+    """Each process-mode server is a child process with its own moto; stop ends it."""
+    assert moto.mode == "process"
+    assert moto.pid != os.getpid()
+    table = build.name("own")
+    _clients(moto.url, 1)[0].create_table(
         TableName=table,
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    second = MotoServer()
-    second.start()
+    other = MotoServer(mode="process")
+    other.start()
+    child = other.pid
     try:
-        assert second.port != moto.port
-        other = _clients(second.url, 1)[0]
-        assert table in other.list_tables()["TableNames"]
+        assert child not in (os.getpid(), moto.pid)
+        assert table not in _clients(other.url, 1)[0].list_tables()["TableNames"]
     finally:
-        second.stop()
-        second.stop()
-    with pytest.raises(RuntimeError):
-        _ = second.url
-    assert table in ddb.list_tables()["TableNames"]  # the first server is unaffected
+        other.stop()
+        other.stop()
+    with pytest.raises(ProcessLookupError):
+        os.kill(child, 0)  # stopped and reaped
+
+
+def test_mode_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DUELCTL_MOTO=thread picks thread mode; anything else (or nothing) process mode."""
+    monkeypatch.setenv("DUELCTL_MOTO", "thread")
+    assert MotoServer().mode == "thread"
+    monkeypatch.setenv("DUELCTL_MOTO", "process")
+    assert MotoServer().mode == "process"
+    monkeypatch.delenv("DUELCTL_MOTO")
+    assert MotoServer().mode == "process"
+    assert MotoServer(mode="thread").mode == "thread"
+
+
+def test_internal_routes_answer_stats_and_unknown_pools(moto: MotoServer) -> None:
+    """/_duelctl/ routes are the emulator's own: stats, and 404 for an unknown pool."""
+    assert internal_call(moto.url, "GET", "stats") == {"long_polls_waiting": 0}
+    assert internal_call(moto.url, "GET", "cognito/pools/us-east-1_nothere1") is None
 
 
 def test_first_start_in_a_process_wipes_moto_state() -> None:
-    """A server started after all others stopped begins with no resources."""
+    """A thread-mode server started after all others stopped begins with no resources."""
     script = """
 import boto3
-from emulator.services.moto_server import MotoServer
+from emulator.services.moto_server import MotoServer, internal_call
 
 def tables(url):
     c = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1",
                      aws_access_key_id="testing", aws_secret_access_key="testing")
     return c, c.list_tables()["TableNames"]
 
-with MotoServer() as a:
+with MotoServer(mode="thread") as a:
     c, _ = tables(a.url)
     c.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
                    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
                    BillingMode="PAY_PER_REQUEST")
     print(tables(a.url)[1])
-with MotoServer() as b:
+with MotoServer(mode="thread") as b:
     print(tables(b.url)[1])
 """
     out = subprocess.run(
@@ -244,13 +291,19 @@ def test_stop_ends_a_pending_long_poll() -> None:
     assert result.get("Messages", []) == []
 
 
-def test_shard_iterators_expire_like_aws(
-    moto: MotoServer, build: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_shard_iterators_expire_like_aws(build: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """An old iterator gets ExpiredIteratorException; a new one resumes after a record."""
     from emulator.services import moto_server
     from emulator.services.aws import client
 
+    # Thread mode: the test shortens the server's iterator lifetime in this process.
+    with MotoServer(mode="thread") as moto:
+        _check_iterator_expiry(moto, build, monkeypatch, moto_server, client)
+
+
+def _check_iterator_expiry(
+    moto: MotoServer, build: Any, monkeypatch: pytest.MonkeyPatch, moto_server: Any, client: Any
+) -> None:
     ddb = client("dynamodb", moto.url, "us-east-1")
     streams = client("dynamodbstreams", moto.url, "us-east-1")
     table = build.name("iter")

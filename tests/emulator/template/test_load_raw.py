@@ -33,8 +33,6 @@ Resources:
           HTTP_ENDPOINT: !GetAtt Http.ApiEndpoint
           STAGE: !Ref WsStage
           ROLE: !Ref WorkerRole
-          TOPIC: !Ref Topic
-          TOPIC_ARN: !GetAtt Topic.TopicArn
           INTEGRATION: !Ref WsIntegration
           AUTHORIZER: !Ref WsAuthorizer
           DEPLOYMENT: !Ref WsDeployment
@@ -213,6 +211,9 @@ Resources:
   Quick:
     Type: AWS::ApiGatewayV2::Api
     Properties: {Name: quick, ProtocolType: HTTP, Target: !GetAtt Auth.Arn}
+Outputs:
+  Topic: {Value: !Ref Topic}
+  TopicArn: {Value: !GetAtt Topic.TopicArn}
 """
 
 
@@ -293,8 +294,9 @@ def test_refs_and_attributes_have_aws_shapes(app: Template) -> None:
     assert env["HTTP_ENDPOINT"] == f"https://{http.api_id}.execute-api.us-east-1.amazonaws.com"
     assert env["STAGE"] == "dev"
     assert env["ROLE"] == "worker-role"
-    assert re.fullmatch(r"arn:aws:sns:us-east-1:123456789012:test-Topic-[A-Z0-9]{12}", env["TOPIC"])
-    assert env["TOPIC_ARN"] == env["TOPIC"]  # not emulated: *Arn attributes are stand-ins
+    topic = app.outputs["Topic"].value
+    assert re.fullmatch(r"arn:aws:sns:us-east-1:123456789012:test-Topic-[A-Z0-9]{12}", topic)
+    assert app.outputs["TopicArn"].value == topic  # not emulated: *Arn attributes are stand-ins
     assert re.fullmatch(r"[a-z0-9]{7}", env["INTEGRATION"])
     assert re.fullmatch(r"[a-z0-9]{6}", env["AUTHORIZER"])
     assert re.fullmatch(r"[a-z0-9]{6}", env["DEPLOYMENT"])

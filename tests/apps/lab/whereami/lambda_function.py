@@ -15,6 +15,7 @@ def handler(event, context):
                 "path": sys.path,
                 "cwd": os.getcwd(),
                 "function": context.function_name,
+                "connectionId": event["requestContext"]["connectionId"],
                 "emulator_importable": _importable("emulator"),
             }
         ),

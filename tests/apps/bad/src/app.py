@@ -1,0 +1,5 @@
+"""A handler the refused templates point at; it never runs."""
+
+
+def handler(event, context):
+    return {"statusCode": 200}
