@@ -1,13 +1,17 @@
 """Targets: 1,000 connections and 200 concurrent duels with zero lost or duplicated
 frames; timers fire <= 250 ms after they are due; `duelctl up` <= 300 MB RSS.
 
-200 pairs duel (with rejects, expiring invites and duels that run to their timeout:
-the stack runs with InviteTimeoutSeconds=2, DuelSeconds=5, StartLeadSeconds=1) while
-600 more connections keep alive with a ping every 10 s: 1,000 connections. Connections
-open over the ramp. Memory is the stack's peak during the run, sampled from /proc:
-the `duelctl up` process itself, and its whole process tree (RSS and PSS).
+200 pairs each hold a duel for 30 s (invite, accept, 3 pings spread over the duel, stop),
+one after another; 10 % of invites are rejected and 20 % left to time out (half expire
+unanswered after InviteTimeoutSeconds=5, half run to DuelSeconds=40), and 600 more
+connections keep alive with a ping every 30 s: 1,000 connections, ~190-200 duels at
+once. (Duels last minutes in use, DuelSeconds defaults to 600; the scenario keeps the
+turnover higher than that so timers of both kinds fire during the run.) Connections open over a 10 s ramp. Timer lateness is the arrival of `no_response`
+/ `timeout` minus the `expiresAt` / `endsAt` the server announced. Memory is the stack's
+peak during the run, sampled from /proc: the `duelctl up` process itself, and its whole
+process tree (RSS, and PSS, which splits pages shared by forked workers).
 
-    python bench/scale.py [PAIRS] [IDLE] [SECONDS] [RAMP]
+    python bench/scale.py [PAIRS] [IDLE] [SECONDS] [RAMP] [HOLD]
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ import sys
 
 from common import duelctl_up, run_bench, save
 
+PARAMS = {"InviteTimeoutSeconds": "5", "DuelSeconds": "40", "StartLeadSeconds": "1"}
+
 
 def main() -> None:
     pairs = sys.argv[1] if len(sys.argv) > 1 else "200"
     idle = sys.argv[2] if len(sys.argv) > 2 else "600"
-    seconds = sys.argv[3] if len(sys.argv) > 3 else "30"
+    seconds = sys.argv[3] if len(sys.argv) > 3 else "75"
     ramp = sys.argv[4] if len(sys.argv) > 4 else "10"
     with duelctl_up() as up:
         result = run_bench(
@@ -44,6 +50,7 @@ def main() -> None:
     summary = {
         "connections": result["connections"],
         "duels": result["duels"],
+        "peak_active_duels": result["peak_active_duels"],
         "kinds": result["kinds"],
         "lost": result["lost"],
         "duplicated": result["duplicated"],

@@ -42,9 +42,12 @@ class BenchConfig:
     idle: int = 0  # extra connections that only ping
     idle_ping_s: float = 10.0  # an idle connection's ping interval; 0 = back to back
     pings: int = 3  # pings per accepted duel
+    hold_s: float = 0.0  # how long an accepted duel runs before its stop (pings spread over it)
     reject_share: float = 0.1
     timeout_share: float = 0.1  # split between no_response and duel timeouts
-    step_timeout_s: float = 10.0  # longest wait for any one expected frame
+    # Longest wait for any one expected frame. A saturated stack queues requests; API
+    # Gateway gives an integration 29 s before it answers with an error, so 30 s.
+    step_timeout_s: float = 30.0
     connect_concurrency: int = 50  # handshakes in flight at once
     seed: int | None = None
 

@@ -63,13 +63,22 @@ class Arrival:
 
 @dataclass(eq=False, slots=True)
 class Expect:
-    """A frame one connection waits for; `future` gets its `Arrival` or a StepFailed."""
+    """A frame one connection waits for; `future` gets its `Arrival` or a StepFailed.
 
-    type: str
+    `types` are the frame types that fulfil it: usually one, two where the protocol lets a
+    timer win a race (an accept against the invite's expiry gives `start` or
+    `no_response`, exactly one of them).
+    """
+
+    types: tuple[str, ...]
     future: asyncio.Future[Arrival]
     session_id: str | None = None
     request_id: str | None = None
     from_user: str | None = None
+
+    @property
+    def type(self) -> str:
+        return "/".join(self.types)
 
     def matches(self, data: dict[str, Any]) -> bool:
         if self.session_id is not None and data.get("sessionId") != self.session_id:
@@ -95,11 +104,14 @@ class BenchConn:
         self.token = token
         self.tally = tally
         self.ws: ClientConnection | None = None
-        self.expects: dict[str, Expect] = {}  # at most one outstanding wait per frame type
+        self.expects: dict[str, Expect] = {}  # by frame type; one outstanding wait per type
         self.seen: set[tuple[str, str]] = set()
         self.timed_out: list[Expect] = []  # waits that gave up; their frame would be late
         self.abandoned: set[str] = set()  # sessions whose frames no longer matter
         self.quiet_requests: set[str] = set()  # clean-up requests; their errors are expected
+        # Requests racing a timer: an error answering one counts only if the race went
+        # the request's way (the engine decides); None until an error arrives.
+        self.racing: dict[str, str | None] = {}
         self.closed = False
         self.closing = False
         self._reader: asyncio.Task[None] | None = None
@@ -138,7 +150,7 @@ class BenchConn:
             self.closed = True
             if not self.closing:
                 self.tally.error("connection_closed")
-            for expect in list(self.expects.values()):
+            for expect in set(self.expects.values()):
                 if not expect.future.done():
                     expect.future.set_exception(StepFailed("connection_closed"))
             self.expects.clear()
@@ -171,12 +183,12 @@ class BenchConn:
         self.seen.add(ident)
         expect = self.expects.get(kind)
         if expect is not None and expect.matches(data):
-            del self.expects[kind]
+            self._forget(expect)
             if not expect.future.done():
                 expect.future.set_result(Arrival(arrival_at, wall, data))
             return
         for index, gone in enumerate(self.timed_out):
-            if gone.type == kind and gone.matches(data):
+            if kind in gone.types and gone.matches(data):
                 del self.timed_out[index]
                 tally.late += 1
                 return
@@ -192,39 +204,51 @@ class BenchConn:
             self.tally.ignored += 1
             return
         code = str(data.get("code") or "error")
+        if isinstance(request_id, str) and request_id in self.racing:
+            self.racing[request_id] = code
+            return
         self.tally.error(code)
-        for kind, expect in list(self.expects.items()):
+        for expect in set(self.expects.values()):
             if request_id is not None and expect.request_id == request_id:
-                del self.expects[kind]
+                self._forget(expect)
                 if not expect.future.done():
                     expect.future.set_exception(StepFailed(code))
 
     def expect(
         self,
-        kind: str,
+        kind: str | tuple[str, ...],
         *,
         session_id: str | None = None,
         request_id: str | None = None,
         from_user: str | None = None,
     ) -> Expect:
         future: asyncio.Future[Arrival] = asyncio.get_running_loop().create_future()
-        expect = Expect(kind, future, session_id, request_id, from_user)
+        types = (kind,) if isinstance(kind, str) else tuple(kind)
+        expect = Expect(types, future, session_id, request_id, from_user)
         if self.closed:
             future.set_exception(StepFailed("connection_closed"))
         else:
-            self.expects[kind] = expect
+            for frame_type in types:
+                self.expects[frame_type] = expect
         return expect
+
+    def _forget(self, expect: Expect) -> bool:
+        """Stop routing frames to `expect`; whether it was still waiting."""
+        waiting = False
+        for frame_type in expect.types:
+            if self.expects.get(frame_type) is expect:
+                del self.expects[frame_type]
+                waiting = True
+        return waiting
 
     def give_up(self, expect: Expect) -> None:
         """The wait for `expect` timed out: its frame is lost unless it turns up later."""
-        if self.expects.get(expect.type) is expect:
-            del self.expects[expect.type]
+        if self._forget(expect):
             self.timed_out.append(expect)
 
     def cancel(self, expect: Expect) -> None:
         """Stop waiting for a frame that will legitimately never come (its step failed)."""
-        if self.expects.get(expect.type) is expect:
-            del self.expects[expect.type]
+        self._forget(expect)
         if not expect.future.done():
             expect.future.cancel()
 

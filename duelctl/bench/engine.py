@@ -72,6 +72,7 @@ class BenchResult:
     timer_late_ms: Summary
     loop_lag_ms: Summary
     duels: int
+    peak_active: int
     kinds: dict[str, int]
     pings: int
     window_s: float
@@ -121,6 +122,7 @@ class BenchResult:
             "timer_late_ms": self.timer_late_ms,
             "loop_lag_ms": self.loop_lag_ms,
             "kinds": dict(self.kinds),
+            "peak_active_duels": self.peak_active,
             "pings": self.pings,
             "duels_per_s": round(self.duels / window, 2),
             "pings_per_s": round(self.pings / window, 2),
@@ -140,6 +142,7 @@ class BenchResult:
                 "ramp_s": self.config.ramp_s,
                 "idle_ping_s": self.config.idle_ping_s,
                 "pings": self.config.pings,
+                "hold_s": self.config.hold_s,
                 "reject_share": self.config.reject_share,
                 "timeout_share": self.config.timeout_share,
                 "step_timeout_s": self.config.step_timeout_s,
@@ -191,6 +194,8 @@ class Bench:
         self.kinds: Counter[str] = Counter()
         self.duels = 0
         self.pings = 0
+        self.active = 0  # duels between `start` and their end right now
+        self.peak_active = 0
         self.open = 0
         self.phase = "starting"
         self.notes: list[str] = []
@@ -396,15 +401,26 @@ class Bench:
         self.pings += 1
 
     async def _duel(self, a: BenchConn, b: BenchConn, kind: str, turn: int) -> None:
+        """Play one duel of `kind`; raise StepFailed (after cleaning up) if a step fails.
+
+        An answer or a stop can lose a race to the stack's own timer (an accept arriving
+        after the invite expired gets `no_response` to both, a stop after `endsAt` gets
+        `timeout`); the protocol then promises exactly one of the two outcomes to both
+        users, so either ends the step, and the loser's `invalid_state` is no error.
+        """
         step = self.config.step_timeout_s
         waiting: list[tuple[BenchConn, Expect]] = []
 
-        def expect(conn: BenchConn, frame: str, **match: str) -> Expect:
-            e = conn.expect(frame, **match)
+        def expect(conn: BenchConn, frames: str | tuple[str, ...], **match: str) -> Expect:
+            e = conn.expect(frames, **match)
             waiting.append((conn, e))
             return e
 
+        def both(frames: str | tuple[str, ...], sid: str) -> tuple[Expect, Expect]:
+            return expect(a, frames, session_id=sid), expect(b, frames, session_id=sid)
+
         session_id: str | None = None
+        running = False  # this duel is counted in `active`
         try:
             rid = self._request_id()
             sent_e = expect(a, "invite_sent", request_id=rid)
@@ -415,49 +431,125 @@ class Bench:
             session_id = str(sent.data.get("sessionId"))
             invited = await self._wait(b, invite_e, t_invite + step)
             self.invite_ms.add((invited.at - t_invite) * 1000)
+            expires = wire_time(sent.data.get("expiresAt"))
 
-            if kind == "reject":
-                ea, eb = (expect(c, "rejected", session_id=session_id) for c in (a, b))
+            if kind == "no_response":
+                ea, eb = both("no_response", session_id)
+                got = await self._both(a, ea, b, eb, self._after(expires, step))
+                outcome = self._late(got, expires, "no_response")
+            elif kind == "reject":
+                ea, eb = both(("rejected", "no_response"), session_id)
+                body = self._answer(session_id, accept=False)
                 t = time.perf_counter()
-                await b.send(self._answer(session_id, accept=False))
-                got = await self._both(a, ea, b, eb, t + step)
-                self.reject_ms.add((max(g.at for g in got) - t) * 1000)
-            elif kind == "no_response":
-                due = wire_time(sent.data.get("expiresAt"))
-                ea, eb = (expect(c, "no_response", session_id=session_id) for c in (a, b))
-                until = time.perf_counter() + max(0.0, (due or time.time()) - time.time()) + step
-                got = await self._both(a, ea, b, eb, until)
-                if due is not None:
-                    self.timer_late_ms.add((max(g.wall for g in got) - due) * 1000)
-            else:
-                ea, eb = (expect(c, "start", session_id=session_id) for c in (a, b))
-                t = time.perf_counter()
-                await b.send(self._answer(session_id, accept=True))
-                started = await self._both(a, ea, b, eb, t + step)
-                self.start_ms.add((max(g.at for g in started) - t) * 1000)
-                for i in range(self.config.pings):
-                    await self._ping(a if i % 2 == 0 else b)
-                if kind == "timeout":
-                    due = wire_time(started[0].data.get("endsAt"))
-                    ea, eb = (expect(c, "timeout", session_id=session_id) for c in (a, b))
-                    wait_s = max(0.0, (due or time.time()) - time.time())
-                    got = await self._both(a, ea, b, eb, time.perf_counter() + wait_s + step)
-                    if due is not None:
-                        self.timer_late_ms.add((max(g.wall for g in got) - due) * 1000)
+                got = await self._race(b, body, (a, ea), (b, eb), t + step)
+                outcome = self._settle(b, body, got, "rejected")
+                if outcome == "rejected":
+                    self.reject_ms.add((max(g.at for g in got) - t) * 1000)
                 else:
-                    stopper = a if turn % 2 == 0 else b
-                    ea, eb = (expect(c, "stop", session_id=session_id) for c in (a, b))
-                    t = time.perf_counter()
-                    await stopper.send(
-                        {"action": "stop", "sessionId": session_id, "requestId": self._request_id()}
-                    )
-                    stopped = await self._both(a, ea, b, eb, t + step)
-                    self.stop_ms.add((max(g.at for g in stopped) - t) * 1000)
+                    self._late(got, expires, outcome)
+            else:
+                ea, eb = both(("start", "no_response"), session_id)
+                body = self._answer(session_id, accept=True)
+                t = time.perf_counter()
+                got = await self._race(b, body, (a, ea), (b, eb), t + step)
+                outcome = self._settle(b, body, got, "start")
+                if outcome != "start":
+                    self._late(got, expires, outcome)
+                else:
+                    self.start_ms.add((max(g.at for g in got) - t) * 1000)
+                    self.active += 1
+                    running = True
+                    self.peak_active = max(self.peak_active, self.active)
+                    ends = wire_time(got[0].data.get("endsAt"))
+                    # Registered before the pings: on a slow stack the duel may end by
+                    # its timer while they run.
+                    end_a, end_b = both(("stop", "timeout"), session_id)
+                    await self._hold(a, b, time.perf_counter(), kind)
+                    if kind == "timeout":
+                        ended = await self._both(a, end_a, b, end_b, self._after(ends, step))
+                        outcome = self._settle(None, None, ended, "timeout")
+                        self._late(ended, ends, outcome)
+                    else:
+                        stopper = a if turn % 2 == 0 else b
+                        body = {"action": "stop", "sessionId": session_id}
+                        body["requestId"] = self._request_id()
+                        t = time.perf_counter()
+                        ended = await self._race(stopper, body, (a, end_a), (b, end_b), t + step)
+                        outcome = self._settle(stopper, body, ended, "stop")
+                        if outcome == "stop":
+                            self.stop_ms.add((max(g.at for g in ended) - t) * 1000)
+                        else:
+                            self._late(ended, ends, outcome)
+                    self.active -= 1
+                    running = False
         except StepFailed as failed:
+            if running:
+                self.active -= 1
             await self._abandon(a, b, session_id, waiting, timed_out=failed.code.startswith("t"))
             raise
         self.duels += 1
-        self.kinds[kind] += 1
+        self.kinds[outcome if outcome in KINDS else kind] += 1
+
+    async def _hold(self, a: BenchConn, b: BenchConn, started: float, kind: str) -> None:
+        """The duel's middle: its pings, spread over `hold_s` (never past the deadline)."""
+        hold, pings = self.config.hold_s, self.config.pings
+        for i in range(pings):
+            if hold > 0:
+                at = min(started + hold * (i + 1) / (pings + 1), self._deadline)
+                await asyncio.sleep(max(0.0, at - time.perf_counter()))
+            await self._ping(a if i % 2 == 0 else b)
+        if hold > 0 and kind != "timeout":
+            await asyncio.sleep(max(0.0, min(started + hold, self._deadline) - time.perf_counter()))
+
+    @staticmethod
+    def _after(due: float | None, step_s: float) -> float:
+        """perf_counter deadline: `step_s` after the wall-clock time `due` (now if unknown)."""
+        return time.perf_counter() + max(0.0, (due or time.time()) - time.time()) + step_s
+
+    async def _race(
+        self,
+        sender: BenchConn,
+        body: dict[str, Any],
+        first: tuple[BenchConn, Expect],
+        second: tuple[BenchConn, Expect],
+        until: float,
+    ) -> tuple[Arrival, Arrival]:
+        """Send `body` (racing a timer) unless both ends already came; wait for both."""
+        sender.racing[str(body["requestId"])] = None
+        if not (first[1].future.done() and second[1].future.done()):
+            await sender.send(body)
+        return await self._both(first[0], first[1], second[0], second[1], until)
+
+    def _settle(
+        self,
+        sender: BenchConn | None,
+        body: dict[str, Any] | None,
+        got: tuple[Arrival, Arrival],
+        intended: str,
+    ) -> str:
+        """The outcome both users saw; account for the racing request's error, if any."""
+        first, second = str(got[0].data.get("type")), str(got[1].data.get("type"))
+        if first != second:
+            # protocol.md: exactly one outcome per session, sent to both users.
+            self.tally.error(f"conflicting_{first}_{second}")
+        if sender is None or body is None:
+            return first
+        request_id = str(body["requestId"])
+        code = sender.racing.pop(request_id, None)
+        if first == intended:
+            if code is not None:
+                self.tally.error(code)
+        elif code is None:
+            sender.quiet_requests.add(request_id)  # its invalid_state may still come
+        else:
+            self.tally.ignored += 1
+        return first
+
+    def _late(self, got: tuple[Arrival, ...], due: float | None, outcome: str) -> str:
+        """Record how late a timer's frames reached both users (wall clock)."""
+        if due is not None:
+            self.timer_late_ms.add((max(g.wall for g in got) - due) * 1000)
+        return outcome
 
     def _answer(self, session_id: str, *, accept: bool) -> dict[str, Any]:
         return {
@@ -525,6 +617,7 @@ class Bench:
             timer_late_ms=self.timer_late_ms.summary(),
             loop_lag_ms=self.lag.samples.summary(),
             duels=self.duels,
+            peak_active=self.peak_active,
             kinds={k: self.kinds[k] for k in KINDS if self.kinds[k]},
             pings=self.pings,
             window_s=max(0.0, end - start),

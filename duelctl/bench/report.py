@@ -107,6 +107,7 @@ def result_view(result: BenchResult) -> Group:
     counts.add_row(
         "duels completed", f"{result.duels} ({result.duels / window:.1f}/s; {shown_kinds})"
     )
+    counts.add_row("duels at once", f"{result.peak_active} at most")
     counts.add_row("pings answered", f"{result.pings} ({result.pings / window:.0f}/s)")
     counts.add_row("frames", f"{result.frames_in} received, {result.frames_out} sent")
     bad = "red" if result.lost or result.duplicated else "green"

@@ -133,8 +133,8 @@ def validate(config: BenchConfig) -> None:
     shares = (config.reject_share, config.timeout_share)
     if any(not 0 <= s <= 1 for s in shares) or sum(shares) > 1:
         raise UsageError("--reject-share and --timeout-share must be in 0..1 and sum to <= 1")
-    if config.pings < 0 or config.idle_ping_s < 0 or config.step_timeout_s <= 0:
-        raise UsageError("--pings and --idle-ping must be >= 0, --step-timeout > 0")
+    if min(config.pings, config.idle_ping_s, config.hold_s) < 0 or config.step_timeout_s <= 0:
+        raise UsageError("--pings, --idle-ping and --hold must be >= 0, --step-timeout > 0")
 
 
 @contextlib.contextmanager
@@ -309,6 +309,14 @@ def register(app: typer.Typer) -> None:
         pings: Annotated[
             int, typer.Option("--pings", help="Pings per accepted duel.", min=0)
         ] = defaults.pings,
+        hold: Annotated[
+            float,
+            typer.Option(
+                "--hold",
+                help="Seconds an accepted duel runs before it is stopped, its pings spread "
+                "over them (0 = stop right after the pings).",
+            ),
+        ] = defaults.hold_s,
         reject_share: Annotated[
             float, typer.Option("--reject-share", help="Share of invites rejected.")
         ] = defaults.reject_share,
@@ -358,6 +366,7 @@ def register(app: typer.Typer) -> None:
             idle=idle,
             idle_ping_s=idle_ping,
             pings=pings,
+            hold_s=hold,
             reject_share=reject_share,
             timeout_share=timeout_share,
             step_timeout_s=step_timeout,

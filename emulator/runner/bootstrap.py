@@ -428,8 +428,14 @@ def _serve_forks(ctl: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
         _reap_children(ctl)
 
 
-def _become_worker(request: dict[str, Any], fds: list[int]) -> int:
-    """Turn this fork into a fresh worker's process; return the channel's descriptor."""
+def _become_worker(request: dict[str, Any], fds: list[int], startup_env: dict[str, str]) -> int:
+    """Turn this fork into a fresh worker's process; return the channel's descriptor.
+
+    `startup_env` is what the interpreter itself added to the zygote's environment while
+    starting (PEP 538 locale coercion sets LC_CTYPE when LANG names a locale the system
+    lacks); a fresh worker's interpreter adds the same, the runner forks only for
+    functions whose locale variables equal the zygote's.
+    """
     channel_fd, output_fd = fds
     os.setsid()  # own session and process group, as `start_new_session=True` gives
     os.dup2(output_fd, 1)
@@ -441,6 +447,8 @@ def _become_worker(request: dict[str, Any], fds: list[int]) -> int:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
+    for key, value in startup_env.items():
+        os.environ.setdefault(key, value)
     time.tzset()  # TZ is read at start-up; the fork started with the zygote's
     return channel_fd
 
@@ -448,6 +456,8 @@ def _become_worker(request: dict[str, Any], fds: list[int]) -> int:
 def zygote(argv: list[str]) -> None:
     """Pre-import `argv[1:]`, then fork workers on request (see above)."""
     ctl = socket.socket(fileno=int(argv[0]))
+    # Started without LC_CTYPE (forkserver.py), so one here came from the interpreter.
+    startup_env = {k: os.environ[k] for k in ("LC_CTYPE",) if k in os.environ}
     before = _top_level_modules()
     failed = _preload(argv[1:])
     added = sorted(_top_level_modules() - before)
@@ -468,7 +478,7 @@ def zygote(argv: list[str]) -> None:
     if forked is None:
         return
     request, fds = forked
-    channel_fd = _become_worker(request, fds)
+    channel_fd = _become_worker(request, fds, startup_env)
     main([str(channel_fd), *request["args"]])
 
 

@@ -42,6 +42,9 @@ ZYGOTE_FLAG = "--zygote"
 # botocore, urllib3, ssl, http, email, json, datetime ...; client creation adds idna.
 # jwt is what token-verifying authorizers import. A missing one is skipped.
 PRELOAD = ("boto3", "encodings.idna", "jwt")
+# Environment variables an interpreter reads once while starting (the locale; PYTHON*
+# never reach workers): a function setting them differently gets a fresh process.
+STARTUP_VARIABLES = ("LANG", "LC_ALL", "LC_CTYPE")
 START_TIMEOUT_S = 10.0  # the same budget as a worker's init (AWS: 10 s Init phase)
 SPAWN_TIMEOUT_S = 5.0
 
@@ -107,6 +110,7 @@ class ForkServer:
         self._replies: dict[int, int] = {}
         self._children: dict[int, ForkedProcess] = {}
         self._shadowed: dict[Path, bool] = {}
+        self._base = base_environment()
 
     @property
     def dead(self) -> bool:
@@ -132,7 +136,7 @@ class ForkServer:
                 stderr=err_w,
                 pass_fds=(child.fileno(),),
                 cwd=RUNTIME_DIR,
-                env=base_environment(),
+                env=self._base,
                 start_new_session=True,
             )
         except OSError as exc:
@@ -152,9 +156,13 @@ class ForkServer:
         self._timer = loop.call_later(START_TIMEOUT_S, self._fail, "did not start in time")
         return self._ready
 
-    def usable_for(self, code_root: Path) -> bool:
-        """Whether a worker for `code_root` may be forked (ready, nothing shadowed)."""
+    def usable_for(self, code_root: Path, env: Mapping[str, str] | None = None) -> bool:
+        """Whether a worker for `code_root` with `env` may be forked: the server is ready,
+        the code root shadows nothing pre-imported, and `env` starts an interpreter the
+        same way as the zygote's (locale variables, read once at interpreter start-up)."""
         if not self.ready:
+            return False
+        if env is not None and any(env.get(k) != self._base.get(k) for k in STARTUP_VARIABLES):
             return False
         shadowed = self._shadowed.get(code_root)
         if shadowed is None:

@@ -62,9 +62,12 @@ _MAX_INIT_LINES = 1000  # output kept for the first invocation of a worker
 
 _CPUS = os.cpu_count() or 1
 # Environments per function. AWS would start one per concurrent request (up to 1000);
-# locally every one is a process on the same few cores, so more than a few per core only
-# adds memory and cold starts while the cores are already busy. Past this, invokes queue
-# for the next free environment of their function.
+# locally every one is a process on the same few cores. A handler spends most of its time
+# waiting for its AWS calls, but those queue in moto (one process): measured with 50
+# connections pinging, 4 environments gave more pongs per second than 10 (more only
+# lengthened moto's queue, and cost memory). Past this, invokes queue for the next free
+# environment of their function; the runner-wide budget (`default_max_workers`) bounds the
+# total, a busy function taking the environments other functions left idle longest.
 DEFAULT_MAX_CONCURRENCY = max(4, 2 * _CPUS)
 
 
@@ -182,7 +185,7 @@ class _Worker:
         out_r, out_w = os.pipe()
         try:
             args = [fn.handler, str(fn.code_root), fn.arn, *HIDDEN_PATHS]
-            server = runner._fork_server_for(fn)
+            server = runner._fork_server_for(fn, env)
             forked = None
             if server is not None:
                 forked = server.spawn(env, fn.code_root, args, (child.fileno(), out_w))
@@ -800,10 +803,10 @@ class ProcessRunner:
             self._fork_server.start()
         return self._fork_server
 
-    def _fork_server_for(self, fn: Function) -> ForkServer | None:
+    def _fork_server_for(self, fn: Function, env: Mapping[str, str]) -> ForkServer | None:
         """The fork server if it may start `fn`'s next worker, else None (fresh process)."""
         server = self._start_fork_server()
-        if server is None or not server.usable_for(fn.code_root):
+        if server is None or not server.usable_for(fn.code_root, env):
             return None
         return server
 

@@ -58,6 +58,21 @@ query); the bucket holds exactly the items the filter keeps (moto hashes and com
 keys by the same value), and the matches are sorted afterwards as before, so results,
 order and pagination are unchanged (tests/emulator/services/test_moto_server.py checks
 them against unpatched moto). Thread mode leaves the process's moto untouched.
+
+Transaction cost: moto's `transact_write_items` backs up every table it touches with
+`copy.deepcopy(table)` before running, to restore on failure: all items and every stream
+record the table ever produced, per transaction, so transactions grew slower (and memory
+churned) with every write. In a moto child the backup is taken the way it is used: the
+table shallow-copied with its item map copied, the items the transaction names deep-copied
+(updates change items in place), and the stream shard's record list copied. Rolling back
+installs that backup exactly as before, so a failed transaction leaves the same items and
+stream records (checked by the same tests).
+
+Receive cost: moto's ReceiveMessage checks each candidate message's retention through
+`get_queue_attributes`, which computes every queue attribute, message counts included
+(a pass over all messages), so a receive cost O(n²) in the queue's messages; the timer
+queue holds one delayed message per pending invite and running duel. In a moto child
+the check reads the queue's retention period directly: the same number.
 """
 
 from __future__ import annotations
@@ -188,10 +203,11 @@ class _FidelityMiddleware:
         service = _service_of(environ)
         if service == "dynamodb":
             target = environ.get("HTTP_X_AMZ_TARGET", "")
-            body = b""
-            if target == "DynamoDBStreams_20120810.GetRecords":
-                body = _read_body(environ)
-                environ = _with_body(environ, body)
+            # Read the body before taking the lock: a client that is slow to send it (a
+            # worker process the scheduler has not run yet) must not hold up every other
+            # DynamoDB request.
+            body = _read_body(environ)
+            environ = _with_body(environ, body)
             with _DYNAMODB_LOCK:
                 if target == "DynamoDBStreams_20120810.GetRecords" and _unknown_iterator(body):
                     return _expired_iterator().send(start_response)
@@ -212,7 +228,8 @@ class _FidelityMiddleware:
         try:
             body = json.loads(_read_body(environ) or b"{}")
             if method == "GET" and parts == ["stats"]:
-                return _json_reply(200, {"long_polls_waiting": self.long_polls_waiting})
+                stats = {"long_polls_waiting": self.long_polls_waiting, "speedups": SPEEDUPS}
+                return _json_reply(200, stats)
             if parts[:2] == ["cognito", "pools"] and len(parts) >= 3:
                 return _cognito_route(method, parts[2:], body)
             if method == "POST" and parts == ["dynamodb", "ttl-expired"]:
@@ -412,6 +429,7 @@ def _has_messages(body: bytes, *, is_json: bool) -> bool:
 
 
 INTERNAL_PREFIX = "/_duelctl/"
+SPEEDUPS: list[str] = []  # moto speed-ups applied in this process (a moto child only)
 
 
 def _json_reply(status: int, body: object) -> _Captured:
@@ -540,6 +558,116 @@ def _speed_up_moto_queries() -> bool:
     fast_query.__wrapped__ = query  # type: ignore[attr-defined]
     Table.query = fast_query  # type: ignore[method-assign]
     assert Table.all_items is sorted_items
+    return True
+
+
+def _speed_up_moto_transactions() -> bool:
+    """Give moto's TransactWriteItems a backup of what it can change (module docstring).
+
+    Returns False (and changes nothing) when moto's code does not look as expected.
+    """
+    import copy
+    import inspect
+
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    transact = DynamoDBBackend.transact_write_items
+    if getattr(transact, "_duelctl_fast", False):
+        return True
+    try:
+        source = inspect.getsource(transact)
+    except (OSError, TypeError):
+        return False
+    if "copy.deepcopy(" not in source or "original_table_state" not in source:
+        return False
+    if "__deepcopy__" in vars(Table):
+        return False
+
+    def named_keys(transact_items: Any) -> dict[str, list[Any]]:
+        """Table name -> the attribute maps naming each item the transaction touches."""
+        named: dict[str, list[Any]] = {}
+        for entry in transact_items if isinstance(transact_items, list) else ():
+            if not isinstance(entry, dict):
+                continue
+            for op_type, op in entry.items():
+                if isinstance(op, dict):
+                    attrs = op.get("Item") if op_type == "Put" else op.get("Key")
+                    named.setdefault(str(op.get("TableName")), []).append(attrs or {})
+        return named
+
+    def backup(table: Any, named: list[Any], memo: dict[int, Any]) -> Any:
+        copied = copy.copy(table)
+        memo[id(table)] = copied
+        ranged = table.range_key_attr is not None
+        copied.items = copy.copy(table.items)  # keeps its type: moto uses a defaultdict
+        if ranged:
+            for hash_value, bucket in copied.items.items():
+                copied.items[hash_value] = copy.copy(bucket)
+        for attrs in named:
+            try:
+                hash_value = DynamoType(attrs[table.hash_key_attr])
+                range_value = DynamoType(attrs[table.range_key_attr]) if ranged else None
+            except (KeyError, TypeError, AttributeError, IndexError):
+                continue  # a malformed key: moto rejects it before changing anything
+            if ranged:
+                bucket = copied.items.get(hash_value)
+                if bucket is not None and range_value in bucket:
+                    bucket[range_value] = copy.deepcopy(bucket[range_value])
+            elif hash_value in copied.items:
+                copied.items[hash_value] = copy.deepcopy(copied.items[hash_value])
+        shard = table.stream_shard
+        if shard is not None:
+            copied.stream_shard = copy.copy(shard)
+            copied.stream_shard.items = list(shard.items)
+            copied.stream_shard.table = copied
+        return copied
+
+    def fast_transact(self: Any, transact_items: Any) -> Any:
+        named = named_keys(transact_items)
+
+        def table_backup(table: Any, memo: dict[int, Any]) -> Any:
+            return backup(table, named.get(table.name, []), memo)
+
+        # Only while this transaction runs; DynamoDB requests run one at a time (the
+        # middleware's lock), so no other deepcopy of a table can see it.
+        Table.__deepcopy__ = table_backup  # type: ignore[attr-defined]
+        try:
+            return transact(self, transact_items)
+        finally:
+            del Table.__deepcopy__  # type: ignore[attr-defined]
+
+    fast_transact._duelctl_fast = True  # type: ignore[attr-defined]
+    fast_transact.__wrapped__ = transact  # type: ignore[attr-defined]
+    DynamoDBBackend.transact_write_items = fast_transact  # type: ignore[method-assign]
+    return True
+
+
+def _speed_up_moto_sqs() -> bool:
+    """Let moto's retention check read the period directly (module docstring)."""
+    import inspect
+
+    from moto.sqs import models
+
+    check = models.SQSBackend.is_message_valid_based_on_retention_period
+    if getattr(check, "_duelctl_fast", False):
+        return True
+    try:
+        source = inspect.getsource(check)
+    except (OSError, TypeError):
+        return False
+    if "get_queue_attributes(" not in source or '"MessageRetentionPeriod"' not in source:
+        return False
+
+    def fast_check(self: Any, queue_name: str, message: Any) -> bool:
+        retention_period = self.get_queue(queue_name).message_retention_period
+        retain_until = retention_period + message.sent_timestamp / 1000
+        return not retain_until <= models.unix_time()
+
+    fast_check._duelctl_fast = True  # type: ignore[attr-defined]
+    fast_check.__wrapped__ = check  # type: ignore[attr-defined]
+    models.SQSBackend.is_message_valid_based_on_retention_period = fast_check  # type: ignore[method-assign]
     return True
 
 
@@ -839,8 +967,15 @@ def _child_main(argv: list[str]) -> None:
     log.setLevel(logging.WARNING)
     server = MotoServer(args.host, sock.getsockname()[1], mode="thread")
     server._start_thread(sock)
-    if not _speed_up_moto_queries():
-        log.warning("moto's Table.query changed shape; queries stay O(n log n)")
+    for name, speed_up, gap in (
+        ("query", _speed_up_moto_queries, "queries stay O(n log n)"),
+        ("transactions", _speed_up_moto_transactions, "transactions keep copying tables"),
+        ("sqs-retention", _speed_up_moto_sqs, "receives stay O(n²)"),
+    ):
+        if speed_up():
+            SPEEDUPS.append(name)
+        else:
+            log.warning("moto changed shape (%s); %s", name, gap)
     threading.Thread(target=server.warm, name="moto-warm", daemon=True).start()
     with contextlib.suppress(OSError):
         while sys.stdin.buffer.read(4096):

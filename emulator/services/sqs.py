@@ -31,6 +31,12 @@ from emulator.template.model import EventSource, Queue
 
 MAX_RECEIVE = 10  # AWS: ReceiveMessage returns at most 10 messages
 ERROR_BACKOFF_S = 1.0
+# AWS: for a standard queue Lambda polls with several batches in flight at once (five at
+# first, scaling up; Lambda developer guide, "How Lambda scales with SQS"). Here batches
+# go one at a time for a FIFO queue (message groups stay in order) and for a queue whose
+# visibility timeout is 0, where a message being processed is visible to the next
+# receive at once and concurrent batches would only process it twice.
+CONCURRENT_BATCHES = 5
 
 
 def _b64(data: object) -> str:
@@ -165,22 +171,54 @@ class SqsPoller:
             source=self.source.logical_id,
             queue=self.queue.url,
         )
-        while True:
-            try:
-                messages = await self._gather()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                emit(
-                    SERVICE,
-                    f"sqs poller {self.source.logical_id}: ReceiveMessage failed: {exc}",
-                    level=logging.WARNING,
-                    source=self.source.logical_id,
-                )
-                await asyncio.sleep(ERROR_BACKOFF_S)
-                continue
-            if messages:
-                await self.handle(messages)
+        sequential = self.queue.fifo or self.queue.visibility_timeout_s <= 0
+        slots = asyncio.Semaphore(1 if sequential else CONCURRENT_BATCHES)
+        batches: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                await slots.acquire()
+                try:
+                    messages = await self._gather()
+                except asyncio.CancelledError:
+                    slots.release()
+                    raise
+                except Exception as exc:
+                    slots.release()
+                    emit(
+                        SERVICE,
+                        f"sqs poller {self.source.logical_id}: ReceiveMessage failed: {exc}",
+                        level=logging.WARNING,
+                        source=self.source.logical_id,
+                    )
+                    await asyncio.sleep(ERROR_BACKOFF_S)
+                    continue
+                if not messages:
+                    slots.release()
+                    continue
+                # The next receive starts while this batch runs: one slow invoke must not
+                # hold back messages (timers) that come due meanwhile.
+                batch = asyncio.get_running_loop().create_task(self._batch(messages, slots))
+                batches.add(batch)
+                batch.add_done_callback(batches.discard)
+        finally:
+            for batch in batches:
+                batch.cancel()
+            await asyncio.gather(*batches, return_exceptions=True)
+
+    async def _batch(self, messages: list[dict[str, Any]], slots: asyncio.Semaphore) -> None:
+        try:
+            await self.handle(messages)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the messages reappear after the visibility timeout
+            emit(
+                SERVICE,
+                f"sqs poller {self.source.logical_id}: batch failed: {exc!r}",
+                level=logging.WARNING,
+                source=self.source.logical_id,
+            )
+        finally:
+            slots.release()
 
     # ------------------------------------------------------------------ receiving
 

@@ -663,3 +663,45 @@ async def test_burst_beyond_max_concurrency_completes(
     results = await asyncio.gather(*(runner.invoke("Fn", {"sleep": 0.02}) for _ in range(12)))
     assert all(r.ok for r in results)
     assert 1 <= len({r.result["pid"] for r in results}) <= 3
+
+
+async def test_a_full_budget_ends_the_environment_idle_longest_for_another_function(
+    make_code, make_function, make_runner, wait_gone
+) -> None:
+    """With room for two environments, a third function takes the one idle longest."""
+    code = make_code({"app.py": ECHO})
+    runner = make_runner(
+        {n: make_function(code, logical_id=n) for n in ("A", "B", "C")}, max_workers=2
+    )
+    a = await runner.invoke("A", {})
+    b = await runner.invoke("B", {})
+    c = await runner.invoke("C", {})
+    assert c.ok and c.cold_start
+    assert await wait_gone(a.result["pid"])
+    again = await runner.invoke("B", {})
+    assert again.result["pid"] == b.result["pid"] and not again.cold_start
+
+
+async def test_an_invoke_waiting_for_the_budget_gets_room_when_another_finishes(
+    make_code, make_function, make_runner, wait_gone
+) -> None:
+    """With room for one environment, B queues behind A's invoke; then A's makes way."""
+    runner = make_runner(
+        {
+            "A": make_function(make_code({"app.py": SLOW}), logical_id="A"),
+            "B": make_function(make_code({"app.py": ECHO}), logical_id="B"),
+        },
+        max_workers=1,
+    )
+    first = asyncio.create_task(runner.invoke("A", {"sleep": 0.3}))
+    await asyncio.sleep(0.05)  # A holds the only environment
+    b = await runner.invoke("B", {})
+    a = await first
+    assert a.ok and b.ok and b.cold_start
+    assert await wait_gone(a.result["pid"])
+
+
+def test_default_limits_scale_with_the_machine() -> None:
+    """Per-function and runner-wide limits have sane floors whatever the core count."""
+    assert process.DEFAULT_MAX_CONCURRENCY >= 4
+    assert process.default_max_workers(13) >= 13 + 4

@@ -180,7 +180,7 @@ def test_mode_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_internal_routes_answer_stats_and_unknown_pools(moto: MotoServer) -> None:
     """/_duelctl/ routes are the emulator's own: stats, and 404 for an unknown pool."""
-    assert internal_call(moto.url, "GET", "stats") == {"long_polls_waiting": 0}
+    assert internal_call(moto.url, "GET", "stats")["long_polls_waiting"] == 0
     assert internal_call(moto.url, "GET", "cognito/pools/us-east-1_nothere1") is None
 
 
@@ -337,3 +337,299 @@ def _check_iterator_expiry(
     )["ShardIterator"]
     rest = streams.get_records(ShardIterator=resumed)["Records"]
     assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in rest] == ["b"]
+
+
+# ---------------------------------------------------------------------- moto speed-ups
+#
+# A moto child patches three of moto's algorithms (moto_server.py docstring). Each must
+# be invisible: the same script against a patched child and against unpatched moto (a
+# thread-mode server in this process, which never patches) gives the same answers.
+
+
+def _strip(value: Any) -> Any:
+    """Drop what differs between any two runs: request ids, times, ARNs, receipt handles
+    (and moto's SizeBytes, the length of a record's JSON including its time)."""
+    volatile = {
+        "ResponseMetadata",
+        "ApproximateCreationDateTime",
+        "SizeBytes",
+        "eventID",
+        "eventSourceARN",
+        "ReceiptHandle",
+        "MessageId",
+        "awsRegion",
+    }
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k not in volatile}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+def _exercise(url: str, prefix: str) -> dict[str, Any]:
+    """Queries, transactions (one rolled back), stream records and receives, normalized."""
+    ddb = _clients(url, 1)[0]
+    streams = boto3.session.Session().client(
+        "dynamodbstreams",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    sqs = boto3.session.Session().client(
+        "sqs",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    stream = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    conns, sessions, numbers = f"{prefix}-conns", f"{prefix}-sessions", f"{prefix}-numbers"
+    arns = [
+        ddb.create_table(
+            TableName=conns,
+            KeySchema=[
+                {"AttributeName": "u", "KeyType": "HASH"},
+                {"AttributeName": "c", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "u", "AttributeType": "S"},
+                {"AttributeName": "c", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification=stream,
+        )["TableDescription"]["LatestStreamArn"],
+        ddb.create_table(
+            TableName=sessions,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[
+                {"AttributeName": "id", "AttributeType": "S"},
+                {"AttributeName": "owner", "AttributeType": "S"},
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "byOwner",
+                    "KeySchema": [{"AttributeName": "owner", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification=stream,
+        )["TableDescription"]["LatestStreamArn"],
+    ]
+    ddb.create_table(
+        TableName=numbers,
+        KeySchema=[{"AttributeName": "n", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "n", "AttributeType": "N"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for u in range(5):
+        for c in (3, 1, 2):
+            ddb.put_item(
+                TableName=conns,
+                Item={"u": {"S": f"u{u}"}, "c": {"S": f"c{c}"}, "exp": {"N": str(10 * u + c)}},
+            )
+    for i in range(8):
+        ddb.put_item(
+            TableName=sessions,
+            Item={"id": {"S": f"s{i}"}, "owner": {"S": f"o{i % 3}"}, "status": {"S": "pending"}},
+        )
+    for n in ("1", "2", "10"):
+        ddb.put_item(TableName=numbers, Item={"n": {"N": n}, "v": {"S": n}})
+
+    out: dict[str, Any] = {}
+    u3 = {":u": {"S": "u3"}}
+    out["query"] = ddb.query(
+        TableName=conns, KeyConditionExpression="u = :u", ExpressionAttributeValues=u3
+    )
+    out["query_backwards"] = ddb.query(
+        TableName=conns,
+        KeyConditionExpression="u = :u",
+        ExpressionAttributeValues=u3,
+        ScanIndexForward=False,
+    )
+    page = ddb.query(
+        TableName=conns, KeyConditionExpression="u = :u", ExpressionAttributeValues=u3, Limit=2
+    )
+    out["page1"] = page
+    out["page2"] = ddb.query(
+        TableName=conns,
+        KeyConditionExpression="u = :u",
+        ExpressionAttributeValues=u3,
+        Limit=2,
+        ExclusiveStartKey=page["LastEvaluatedKey"],
+    )
+    out["query_filtered"] = ddb.query(
+        TableName=conns,
+        KeyConditionExpression="u = :u AND c > :c",
+        FilterExpression="exp > :e",
+        ExpressionAttributeValues={**u3, ":c": {"S": "c1"}, ":e": {"N": "32"}},
+    )
+    out["query_missing"] = ddb.query(
+        TableName=conns,
+        KeyConditionExpression="u = :u",
+        ExpressionAttributeValues={":u": {"S": "nobody"}},
+    )
+    out["gsi"] = ddb.query(
+        TableName=sessions,
+        IndexName="byOwner",
+        KeyConditionExpression="owner = :o",
+        ExpressionAttributeValues={":o": {"S": "o1"}},
+    )
+    out["number_key"] = ddb.query(
+        TableName=numbers,
+        KeyConditionExpression="n = :n",
+        ExpressionAttributeValues={":n": {"N": "1.0"}},
+    )
+    out["transaction_ok"] = ddb.transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": sessions, "Item": {"id": {"S": "s9"}, "owner": {"S": "o1"}}}},
+            {
+                "Update": {
+                    "TableName": conns,
+                    "Key": {"u": {"S": "u1"}, "c": {"S": "c1"}},
+                    "UpdateExpression": "SET exp = :e",
+                    "ExpressionAttributeValues": {":e": {"N": "99"}},
+                }
+            },
+            {"Delete": {"TableName": conns, "Key": {"u": {"S": "u2"}, "c": {"S": "c2"}}}},
+            {
+                "ConditionCheck": {
+                    "TableName": sessions,
+                    "Key": {"id": {"S": "s0"}},
+                    "ConditionExpression": "attribute_exists(id)",
+                }
+            },
+        ]
+    )
+    try:
+        ddb.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": conns,
+                        "Key": {"u": {"S": "u4"}, "c": {"S": "c3"}},
+                        "UpdateExpression": "SET exp = :e",
+                        "ExpressionAttributeValues": {":e": {"N": "-1"}},
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": sessions,
+                        "Item": {"id": {"S": "s10"}, "owner": {"S": "o2"}},
+                    }
+                },
+                {
+                    "ConditionCheck": {
+                        "TableName": sessions,
+                        "Key": {"id": {"S": "s1"}},
+                        "ConditionExpression": "#s = :active",
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": {":active": {"S": "active"}},
+                    }
+                },
+            ]
+        )
+        out["transaction_failed"] = "no error"
+    except ClientError as err:
+        out["transaction_failed"] = err.response.get("CancellationReasons")
+    out["conns"] = ddb.scan(TableName=conns)
+    out["sessions"] = ddb.scan(TableName=sessions)
+    out["gsi_after"] = ddb.query(
+        TableName=sessions,
+        IndexName="byOwner",
+        KeyConditionExpression="owner = :o",
+        ExpressionAttributeValues={":o": {"S": "o2"}},
+    )
+    for i, arn in enumerate(arns):
+        [shard] = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        out[f"stream{i}"] = streams.get_records(ShardIterator=iterator)["Records"]
+    queue = sqs.create_queue(QueueName=f"{prefix}-q")["QueueUrl"]
+    for i in range(6):
+        sqs.send_message(QueueUrl=queue, MessageBody=f"m{i}", DelaySeconds=900 if i % 2 else 0)
+    received = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    out["received"] = sorted(m["Body"] for m in received)
+    out["queue_counts"] = sqs.get_queue_attributes(
+        QueueUrl=queue,
+        AttributeNames=[
+            "ApproximateNumberOfMessagesDelayed",
+            "ApproximateNumberOfMessagesNotVisible",
+        ],
+    )["Attributes"]
+    stripped: dict[str, Any] = _strip(out)
+    return stripped
+
+
+def test_the_moto_child_applies_its_speed_ups(moto: MotoServer) -> None:
+    """A process-mode server reports the three speed-ups; thread mode patches nothing."""
+    stats = internal_call(moto.url, "GET", "stats")
+    assert sorted(stats["speedups"]) == ["query", "sqs-retention", "transactions"]
+    with MotoServer(mode="thread") as plain:
+        assert internal_call(plain.url, "GET", "stats")["speedups"] == []
+
+
+def test_speed_ups_change_no_answer(moto: MotoServer, build: Any) -> None:
+    """Queries, transactions, rollbacks, stream records and receives match unpatched moto."""
+    prefix = build.name("same")
+    patched = _exercise(moto.url, prefix)
+    with MotoServer(mode="thread") as plain:
+        unpatched = _exercise(plain.url, prefix)
+    assert patched["transaction_failed"] != "no error"
+    assert patched["number_key"]["Count"] == 1
+    assert patched == unpatched
+
+
+def test_ttl_route_lists_expired_numbers_only(moto: MotoServer, build: Any) -> None:
+    """Items with a Number TTL in [floor, now] are listed with their keys; others not."""
+    ddb = _clients(moto.url, 1)[0]
+    table = build.name("ttl")
+    ddb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for pk, ttl in (("old", {"N": "100"}), ("due", {"N": "500"}), ("later", {"N": "2000"})):
+        ddb.put_item(TableName=table, Item={"pk": {"S": pk}, "exp": ttl})
+    ddb.put_item(TableName=table, Item={"pk": {"S": "text"}, "exp": {"S": "500"}})
+    ddb.put_item(TableName=table, Item={"pk": {"S": "none"}})
+    reply = internal_call(
+        moto.url,
+        "POST",
+        "dynamodb/ttl-expired",
+        {
+            "account": "123456789012",
+            "region": "us-east-1",
+            "table": table,
+            "attribute": "exp",
+            "floor": 200,
+            "now": 1000,
+        },
+    )
+    assert reply["items"] == [{"keys": {"pk": {"S": "due"}}, "ttl": {"N": "500"}}]
+
+
+def test_next_due_time_of_a_queue_follows_its_delayed_messages(build: Any) -> None:
+    """A long poll sleeps until the queue's next message comes due, or the maximum."""
+    from emulator.services import moto_server
+
+    with MotoServer(mode="thread") as plain:
+        sqs = boto3.session.Session().client(
+            "sqs",
+            endpoint_url=plain.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        url = sqs.create_queue(QueueName=build.name("due"))["QueueUrl"]
+        environ = {
+            "HTTP_AUTHORIZATION": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/sqs/x"
+        }
+        assert moto_server._next_due_s(url, environ) == moto_server.LONG_POLL_MAX_SLEEP_S
+        sqs.send_message(QueueUrl=url, MessageBody="soon", DelaySeconds=1)
+        pause = moto_server._next_due_s(url, environ)
+        assert 0 < pause <= 1.001
+        assert moto_server._next_due_s("not a url", environ) == moto_server.LONG_POLL_STEP_S

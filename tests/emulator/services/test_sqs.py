@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
+from emulator.runner.base import Invocation
 from emulator.services.provision import provision
 from emulator.services.sqs import (
     BatchFailed,
@@ -301,3 +304,51 @@ async def test_provisioned_fifo_queue_feeds_records(queues: Queues, sqs: Any) ->
     assert attrs["MessageGroupId"] == "g"
     assert attrs["MessageDeduplicationId"] == "d1"
     assert attrs["SequenceNumber"].isdigit()
+
+
+class _HeldRunner:
+    """A runner whose first invocation waits until released; it records every event."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.release = asyncio.Event()
+        self.second = asyncio.Event()
+
+    async def invoke(
+        self, function: str, event: Mapping[str, Any], *, route: str | None = None
+    ) -> Invocation:
+        self.events.append(dict(event))
+        if len(self.events) >= 2:
+            self.second.set()
+        if len(self.events) == 1:
+            await self.release.wait()
+        return Invocation(function, f"req-{len(self.events)}", "ok", None, 1.0)
+
+
+async def test_batches_of_a_standard_queue_run_concurrently(
+    aws_url: str, build: Any, background: Any, sqs: Any
+) -> None:
+    """While one batch's invoke is still running, the next batch is received and invoked."""
+    queue = build.queue(visibility_timeout_s=30)
+    provision(build.template(queues=(queue,)), aws_url)
+    runner = _HeldRunner()
+    poller = SqsPoller(
+        aws_url,
+        build.source("sqs", "Queue", batch_size=1),
+        queue,
+        runner,
+        region="us-east-1",
+        account_id="123456789012",
+        wait_time_s=1,
+    )
+    background(poller.run())
+    for body in ("first", "second"):
+        sqs.send_message(QueueUrl=queue.url, MessageBody=body)
+    await asyncio.wait_for(runner.second.wait(), 15)
+    assert not runner.release.is_set()  # the first invoke has not finished yet
+    runner.release.set()
+    for _ in range(300):  # bounded wait until both messages are deleted
+        if not _count(sqs, queue):
+            break
+        await asyncio.sleep(0.05)
+    assert _count(sqs, queue) == 0

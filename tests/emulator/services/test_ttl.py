@@ -191,3 +191,26 @@ async def test_marks_tell_a_later_user_delete_from_the_ttl_delete() -> None:
     assert await first.claim(keys, expired)
     assert await second.claim(keys, expired)  # every mapping sees the mark
     assert not await marks.view("other").claim(keys, expired)
+
+
+async def test_a_plain_moto_endpoint_gets_a_scan_with_the_same_result(build: Any) -> None:
+    """Without the emulator's internal route (plain moto) the reaper scans instead."""
+    from moto.server import ThreadedMotoServer
+
+    from emulator.services.aws import client
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        url = f"http://127.0.0.1:{server.get_host_and_port()[1]}"
+        ddb = client("dynamodb", url, "us-east-1")
+        table = _provisioned_table(url, build)
+        _put(ddb, table, "past", {"N": str(NOW - 10)})
+        _put(ddb, table, "future", {"N": str(NOW + 10)})
+        _put(ddb, table, "string", {"S": str(NOW - 10)})
+        reaper = TtlReaper(url, [table], clock=FakeClock(NOW))
+        assert await reaper.sweep_once() == 1
+        assert _keys(ddb, table) == {"future", "string"}
+        assert reaper._internal is False  # it noticed and scans from now on
+    finally:
+        server.stop()
