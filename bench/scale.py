@@ -1,15 +1,16 @@
 """Targets: 1,000 connections and 200 concurrent duels with zero lost or duplicated
 frames; timers fire <= 250 ms after they are due; `duelctl up` <= 300 MB RSS.
 
-200 pairs each hold a duel for 30 s (invite, accept, 3 pings spread over the duel, stop),
-one after another; 10 % of invites are rejected and 20 % left to time out (half expire
-unanswered after InviteTimeoutSeconds=5, half run to DuelSeconds=40), and 600 more
-connections keep alive with a ping every 30 s: 1,000 connections, ~190-200 duels at
-once. (Duels last minutes in use, DuelSeconds defaults to 600; the scenario keeps the
-turnover higher than that so timers of both kinds fire during the run.) Connections open over a 10 s ramp. Timer lateness is the arrival of `no_response`
-/ `timeout` minus the `expiresAt` / `endsAt` the server announced. Memory is the stack's
-peak during the run, sampled from /proc: the `duelctl up` process itself, and its whole
-process tree (RSS, and PSS, which splits pages shared by forked workers).
+200 pairs each hold a duel for 30 s (invite, accept, 3 pings spread over the duel,
+stop), one after another; 10 % of invites are rejected and 20 % left to time out (half
+expire unanswered after InviteTimeoutSeconds=5, half run to DuelSeconds=40), and 600
+more connections keep alive with a ping every 30 s: 1,000 connections, ~190-200 duels
+at once. (Duels last minutes in use, DuelSeconds defaults to 600; the scenario keeps
+the turnover higher so timers of both kinds fire during the run.) Connections open
+over a 10 s ramp. Timer lateness is the arrival of `no_response` / `timeout` minus the
+`expiresAt` / `endsAt` the server announced. Memory is the stack's peak during the
+run, sampled from /proc: the `duelctl up` process itself, and its whole process tree
+(RSS, and PSS, which splits the pages forked workers share).
 
     python bench/scale.py [PAIRS] [IDLE] [SECONDS] [RAMP] [HOLD]
 """
