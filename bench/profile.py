@@ -119,10 +119,10 @@ def main() -> None:
         load.join()
         pings_per_s = float(result.get("pings_per_s", 0.0) or 0.0)  # type: ignore[arg-type]
         print(f"{conns} connections pinging: {pings_per_s:.0f} pongs/s")
-        by_kind: collections.Counter[str] = collections.Counter()
+        by_kind: dict[str, float] = collections.defaultdict(float)
         for pid, (kind, cpu0) in before.items():
             by_kind[kind] += after.get(pid, cpu0) - cpu0
-        for kind, cpu in by_kind.most_common():
+        for kind, cpu in sorted(by_kind.items(), key=lambda kv: -kv[1]):
             per_ping = cpu / elapsed / pings_per_s * 1000 if pings_per_s else 0.0
             print(f"  {kind:9} {cpu / elapsed:5.2f} cores  {per_ping:5.2f} ms CPU per ping")
         for name, raw in raws.items():
