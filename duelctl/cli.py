@@ -22,6 +22,7 @@ from typer.core import TyperCommand
 
 from duelctl import console
 from duelctl.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, DuelctlError, UsageError
+from duelctl.options import EndpointsOpt, JsonOpt, PasswordOpt, TargetOpt, TemplateOpt
 from duelctl.scenario.builtin import NAMES
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -101,45 +102,13 @@ def root(
         STATE.debug = True
 
 
-# -- options shared by client commands ----------------------------------------------------------
+# -- options shared by client commands (the common ones live in duelctl/options.py) ---------------
 
-TargetOpt = Annotated[
-    str,
-    typer.Option(
-        "--target",
-        "-t",
-        help="'local' (.duelctl/local.json) or a stage name (.duelctl/STAGE.json).",
-    ),
-]
-EndpointsOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--endpoints",
-        help="Endpoints file to use instead of .duelctl/<target>.json.",
-        dir_okay=False,
-    ),
-]
-PasswordOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--password",
-        help="Password for stage targets (default: env DUELCTL_PASSWORD); ignored locally.",
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Write machine-readable JSON to stdout.")]
 EmbeddedOpt = Annotated[
     bool,
     typer.Option(
         "--embedded",
         help="Always start an embedded stack, even when `duelctl up` runs here.",
-    ),
-]
-TemplateOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--template",
-        help="Template for a stack started here (default: ./template.yaml, else the bundled one).",
-        dir_okay=False,
     ),
 ]
 MaxWaitOpt = Annotated[

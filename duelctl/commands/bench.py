@@ -29,6 +29,7 @@ import typer
 
 from duelctl import console
 from duelctl.errors import EXIT_FAILED, UsageError
+from duelctl.options import EndpointsOpt, JsonOpt, PasswordOpt, TargetOpt, TemplateOpt
 
 if TYPE_CHECKING:
     from duelctl.bench.config import BenchConfig
@@ -36,40 +37,10 @@ if TYPE_CHECKING:
     from duelctl.client.auth import Identity
     from duelctl.targets import Target
 
-# Typer reads these annotations by name from this module's globals (the module uses
-# postponed annotations), so they live here rather than inside `register`. They mirror
-# the CLI's shared client options.
-TargetOpt = Annotated[
-    str,
-    typer.Option(
-        "--target",
-        "-t",
-        help="'local' (.duelctl/local.json) or a stage name (.duelctl/STAGE.json).",
-    ),
-]
-EndpointsOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--endpoints",
-        help="Endpoints file to use instead of .duelctl/<target>.json.",
-        dir_okay=False,
-    ),
-]
-PasswordOpt = Annotated[
-    str | None,
-    typer.Option("--password", help="Password for stage users (default: env DUELCTL_PASSWORD)."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Write the result as JSON to stdout.")]
+# Typer reads annotations by name from this module's globals (postponed annotations):
+# the shared options come from duelctl.options, the bench-only one is defined here.
 EmbeddedOpt = Annotated[
     bool, typer.Option("--embedded", help="Always start an embedded stack (a child process).")
-]
-TemplateOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--template",
-        help="Template for an embedded stack (default: ./template.yaml, else the bundled one).",
-        dir_okay=False,
-    ),
 ]
 
 MAX_PAIRS = 2500
