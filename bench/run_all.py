@@ -2,7 +2,7 @@
 
     python bench/run_all.py
 
-Takes about ten minutes on two cores. Each script also leaves its own JSON in
+Takes about twelve minutes on two cores. Each script also leaves its own JSON in
 bench/results/ (with the machine and the time it ran).
 """
 
@@ -53,6 +53,7 @@ def main() -> None:
     throughput = script("throughput", "50", "15")
     ceiling = script("ceiling", "50", "10")
     scale = script("scale")
+    burst = script("burst")
     pairs = acceptance()
     load_after = os.getloadavg()
 
@@ -63,6 +64,7 @@ def main() -> None:
         ceiling["summary"],
         scale["summary"],
     )
+    b, big = burst["summary"]["burst"], burst["summary"]["big"]
     rows = [
         ("`duelctl up` ready (endpoints file)", "-", fmt(s["endpoints_s_median"], " s")),
         (
@@ -98,6 +100,22 @@ def main() -> None:
             f"{'clean' if pairs['clean'] else 'NOT clean'}: {pairs['duels']} duels, "
             f"lost {pairs['lost']}, duplicated {pairs['duplicated']}, "
             f"errors {pairs['errors'] or 'none'}",
+        ),
+        (
+            f"burst of {b['pairs']} pairs x {b['rounds']} (InviteTimeoutSeconds=2): "
+            "accepts after `expiresAt`",
+            "0",
+            f"{b['expired_accepts']} ({b['started']} of {b['pairs'] * b['rounds']} started)",
+        ),
+        (
+            f"burst of {b['pairs']} pairs: invite delivered p99 / accept → both `start` p99",
+            "≤ 500 ms",
+            f"{fmt(b['invite_p99_ms'], ' ms')} / {fmt(b['start_p99_ms'], ' ms')}",
+        ),
+        (
+            f"burst of {big['pairs']} pairs: lost, duplicated",
+            "0, 0",
+            f"{big['lost']}, {big['duplicated']} ({big['expired_accepts']} accepts expired)",
         ),
         (
             "ceiling: echo RTT p50 / stack RTT p50 (1 connection)",

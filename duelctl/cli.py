@@ -10,20 +10,37 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.markup import escape
 from typer.core import TyperCommand
 
 from duelctl import console
 from duelctl.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, DuelctlError, UsageError
-from duelctl.options import EndpointsOpt, JsonOpt, PasswordOpt, TargetOpt, TemplateOpt
-from duelctl.scenario.builtin import NAMES
+from duelctl.options import (
+    HELP_OPTION_NAMES,
+    ClockOpt,
+    EndpointsOpt,
+    JsonOpt,
+    PasswordOpt,
+    TargetOpt,
+    TemplateOpt,
+    UpClockOpt,
+    check_clock,
+    check_port,
+    check_seconds,
+    escape,
+    tidy_help,
+)
+
+# The built-in scenarios (duelctl/scenario/builtin.py), named here so that `--help` does
+# not parse them; a test keeps the two lists equal.
+SCENARIO_NAMES = ("accept-stop", "reject", "no-response", "timeout", "disconnect", "withdraw")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,7 +58,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": list(HELP_OPTION_NAMES)},
 )
 
 
@@ -87,10 +104,28 @@ def examples(*lines: str) -> str:
     return f"[bold]Examples[/]\n\n{body}"
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        import duelctl
+
+        console.data(f"duelctl {duelctl.version()}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def root(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks for internal errors.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the version and exit.",
+            callback=_show_version,
+            is_eager=True,
+            expose_value=True,
+        ),
     ] = False,
 ) -> None:
     """Developer CLI for the duel backend.
@@ -115,8 +150,8 @@ MaxWaitOpt = Annotated[
     float,
     typer.Option(
         "--max-wait",
+        metavar="SECONDS",
         help="Longest `wait until` allowed, in seconds (guards against slow timers).",
-        min=0.0,
     ),
 ]
 VerboseOpt = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More output.")]
@@ -165,12 +200,14 @@ class _SpreadOverrides(TyperCommand):
 @guard
 def up(
     port: Annotated[
-        int, typer.Option("--port", help="WebSocket port (0 = any free port).", min=0, max=65535)
+        int, typer.Option("--port", metavar="PORT", help="WebSocket port (0 = any free port).")
     ] = 0,
     http_port: Annotated[
         int,
         typer.Option(
-            "--http-port", help="HTTP port: /online, @connections (0 = any).", min=0, max=65535
+            "--http-port",
+            metavar="PORT",
+            help="HTTP port: web client, /online, @connections (0 = any free port).",
         ),
     ] = 0,
     parameter_overrides: Annotated[
@@ -188,6 +225,7 @@ def up(
     verbose: Annotated[
         int, typer.Option("--verbose", "-v", count=True, help="Also log every frame.")
     ] = 0,
+    clock: UpClockOpt = "real",
 ) -> None:
     """Run the whole local stack (API Gateway, Lambda, DynamoDB, SQS, Cognito) in one process.
 
@@ -197,6 +235,9 @@ def up(
     """
     from duelctl.commands.up import run_up
 
+    check_port(port, "--port")
+    check_port(http_port, "--http-port")
+    check_clock(clock)
     code = run_up(
         port=port,
         http_port=http_port,
@@ -204,6 +245,7 @@ def up(
         template=template,
         reload=reload,
         verbose=verbose,
+        clock=clock,
     )
     if code:
         raise typer.Exit(code)
@@ -215,7 +257,7 @@ def up(
 @app.command(
     epilog=examples(
         "duelctl token alice",
-        'wscat -c "$(jq -r .websocket_url .duelctl/local.json)?token=$(duelctl token alice)"',
+        'npx wscat -c "$(jq -r .websocket_url .duelctl/local.json)?token=$(duelctl token alice)"',
         "DUELCTL_PASSWORD=... duelctl token alice --target prod",
     )
 )
@@ -239,7 +281,9 @@ def token(
 
 # -- simulate -----------------------------------------------------------------------------------
 
-ScenarioName = Enum("ScenarioName", {n.replace("-", "_"): n for n in (*NAMES, "all")}, type=str)  # type: ignore[misc]
+ScenarioName = Enum(  # type: ignore[misc]
+    "ScenarioName", {n.replace("-", "_"): n for n in (*SCENARIO_NAMES, "all")}, type=str
+)
 
 
 @app.command(
@@ -266,19 +310,23 @@ def simulate(
     password: PasswordOpt = None,
     max_wait: MaxWaitOpt = 60.0,
     verbose: VerboseOpt = 0,
+    clock: ClockOpt = None,
 ) -> None:
     """Play a duel between two real users over real WebSockets and show the timeline.
 
     Each step shows relative time, who sent what and what each user received; the
     verdict says whether every expectation held (exit 0) or not (exit 1). Without a
-    running local stack, an embedded one with compressed timers (InviteTimeoutSeconds=2,
-    DuelSeconds=5, StartLeadSeconds=1) is started and stopped afterwards.
+    running local stack, an embedded one with compressed timers (InviteTimeoutSeconds=5,
+    DuelSeconds=5, StartLeadSeconds=1) is started and stopped afterwards; with
+    [bold]--clock virtual[/] it keeps the template's timers and skips over every wait.
     """
     from duelctl.commands.scenarios import run_simulation
     from duelctl.scenario.play import PlayOptions
 
     if alice.lower() == bob.lower():
         raise UsageError("ALICE and BOB must be two different users")
+    check_seconds(max_wait, "--max-wait")
+    check_clock(clock)
     options = PlayOptions(
         target=target,
         endpoints_file=endpoints,
@@ -287,6 +335,7 @@ def simulate(
         password=password,
         max_wait_s=max_wait,
         verbose=verbose > 0,
+        clock=clock,
     )
     code = run_simulation(alice, bob, scenario.value, options=options, as_json=json_out)
     raise typer.Exit(code)
@@ -342,18 +391,22 @@ def run(
     verbose: Annotated[
         int, typer.Option("--verbose", "-v", count=True, help="Show every timeline.")
     ] = 0,
+    clock: ClockOpt = None,
 ) -> None:
     """Run scenario YAML files: users, actions and expectations, checked step by step.
 
     Every file is validated first (a bad one: one line with file:line, exit 2). A failed
     expectation prints its file:line with expected vs received, and the timeline.
     Without a running local stack, an embedded one is started per parameter set (the
-    files' `parameters:` over compressed timers). Users get a fresh suffix per run
+    files' `parameters:` over compressed timers; with [bold]--clock virtual[/] over the
+    template's own, and waits cost no time). Users get a fresh suffix per run
     (alice -> alice-3f9a2c), so runs never collide.
     """
     from duelctl.commands.scenarios import run_files
     from duelctl.scenario.play import PlayOptions
 
+    check_seconds(max_wait, "--max-wait")
+    check_clock(clock)
     options = PlayOptions(
         target=target,
         endpoints_file=endpoints,
@@ -362,6 +415,7 @@ def run(
         password=password,
         max_wait_s=max_wait,
         verbose=verbose > 0,
+        clock=clock,
     )
     raise typer.Exit(run_files(paths, options=options, as_json=json_out, junit=junit))
 
@@ -436,19 +490,53 @@ def connect(
 
 
 def _register_extras() -> None:
-    """deploy/destroy and bench live in their own modules; they import duelctl.cli lazily."""
-    from duelctl.commands import bench, deploy
+    """deploy/destroy, bench and schedule live in their own modules; they import
+    duelctl.cli lazily."""
+    from duelctl.commands import bench, clock, deploy, schedule
 
     deploy.register(app)
     bench.register(app)
+    schedule.register(app)
+    clock.register(app)
 
 
 _register_extras()
 
 
-def main() -> None:
-    """Console-script entry point (`duelctl = "duelctl.cli:main"`)."""
-    app(prog_name="duelctl")
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point (`duelctl = "duelctl.cli:main"`, `python -m duelctl`).
+
+    Usage mistakes (unknown option, missing argument, bad value) are one `error:` line
+    and exit 2, like every other mistake (style.md §8), not click's framed box.
+    """
+    command = typer.main.get_command(app)
+    tidy_help(command)
+    try:
+        code = command.main(
+            args=list(sys.argv[1:] if argv is None else argv),
+            prog_name="duelctl",
+            standalone_mode=False,
+        )
+    except _click_exceptions().ClickException as exc:
+        message = exc.format_message().rstrip(".")
+        console.usage_error(message[:1].lower() + message[1:], _command_path(exc), exc.exit_code)
+    except typer.Abort:
+        code = EXIT_INTERRUPTED
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _click_exceptions() -> Any:
+    """The click exception classes typer raises (typer >= 0.2x vendors click)."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # an older typer on plain click
+        from click import exceptions  # type: ignore[no-redef]
+    return exceptions
+
+
+def _command_path(exc: Exception) -> str:
+    ctx = getattr(exc, "ctx", None)
+    return str(getattr(ctx, "command_path", "") or "duelctl")
 
 
 if __name__ == "__main__":

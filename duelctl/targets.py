@@ -102,9 +102,17 @@ def resolve_target(target: str = LOCAL, endpoints_file: Path | None = None) -> T
                     f"no local stack running (no {ENDPOINTS_DIR}/local.json here); "
                     "start one with `duelctl up`"
                 )
+            if target.lower() == LOCAL:  # stage names are case-sensitive; "local" is not one
+                raise UsageError(f"unknown target {target!r}; did you mean 'local'?")
+            close = _close_match(target, known_targets(path.parent))
+            advice = (
+                f"did you mean {close!r}?"
+                if close
+                else f"deploy it with `duelctl deploy --stage {target}` or pass --endpoints FILE"
+            )
             raise TargetUnreachable(
                 f"no endpoints for stage {target!r} ({ENDPOINTS_DIR}/{target}.json missing); "
-                f"deploy it with `duelctl deploy --stage {target}` or pass --endpoints FILE"
+                + advice
             )
     endpoints = read_endpoints(path)
     info = read_stack_info(path)
@@ -129,6 +137,24 @@ def resolve_target(target: str = LOCAL, endpoints_file: Path | None = None) -> T
             f"(from {path})"
         )
     return resolved
+
+
+def known_targets(directory: Path) -> list[str]:
+    """The targets that have an endpoints file in `directory` (.duelctl/)."""
+    try:
+        names = [p.stem for p in directory.glob("*.json") if not p.stem.endswith(".stack")]
+    except OSError:
+        return []
+    return sorted(n for n in names if _STAGE_NAME.match(n))
+
+
+def _close_match(name: str, candidates: list[str]) -> str | None:
+    """The candidate `name` is most likely a misspelling of, if any."""
+    import difflib
+
+    same = [c for c in candidates if c.lower() == name.lower()]
+    close = same or difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def local_stack_running(cwd: Path | None = None) -> bool:
@@ -159,13 +185,20 @@ def answers(url: str, timeout_s: float = 0.5) -> bool:
         return False
 
 
-def bundled_template() -> Path:
-    """The duel backend's template.yaml shipped with duelctl (source or editable install).
+BACKEND_DIR = "_backend"  # inside the installed package: template.yaml + lambdas/ (setup.py)
 
-    It sits next to the `duelctl` package in the repository; one function owns this
-    lookup so a packaged layout only needs changing here.
+
+def bundled_template() -> Path:
+    """The duel backend's template.yaml shipped with duelctl.
+
+    A built wheel carries it as package data, `duelctl/_backend/template.yaml` beside
+    `lambdas/` (copied there by setup.py, so `CodeUri: lambdas/` resolves); a checkout
+    or an editable install uses the repository's own `template.yaml` next to the
+    package. One function owns this lookup.
     """
-    return Path(duelctl.__file__).resolve().parents[1] / "template.yaml"
+    package = Path(duelctl.__file__).resolve().parent
+    installed = package / BACKEND_DIR / "template.yaml"
+    return installed if installed.is_file() else package.parent / "template.yaml"
 
 
 def default_template(cwd: Path | None = None) -> Path:

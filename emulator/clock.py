@@ -1,7 +1,9 @@
 """Time as a dependency: the gateway, reaper and pollers never call time.time() directly.
 
 Production code gets `SYSTEM_CLOCK`; tests pass a `FakeClock` they drive, so an invite
-can expire in a unit test without waiting a minute.
+can expire in a unit test without waiting a minute. A `--clock virtual` stack runs on
+`emulator.virtual.clock.VirtualClock`: real time plus an offset that jumps ahead while
+the stack is quiet, shared with handler workers and moto through `emulator.timesync`.
 """
 
 from __future__ import annotations

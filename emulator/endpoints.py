@@ -25,6 +25,10 @@ class Endpoints:
     user_pool_client_id: str | None
     connections_table: str | None
     sessions_table: str | None
+    # Local stacks: "real" or "virtual" (README "Virtual time"), and the clock control
+    # API's URL (`GET` it for the stack's time); None for a deployed stage.
+    clock: str | None = None
+    clock_url: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -7,9 +7,11 @@ One aiohttp app on 127.0.0.1 (port 0 = a free port) with a single catch-all rout
   proxy, or a client setting Host itself): a WebSocket API id -> the @connections API;
   an HTTP API id -> that HTTP API; any other id -> 403 `{"message":"Forbidden"}`.
 - any other Host (`127.0.0.1:PORT`): `/{stage}/@connections/...` -> the @connections API;
-  `/2015-03-31/functions/...` -> the Lambda Invoke API; a path a (first) HTTP API routes
-  -> that API; else a file of the static directory (`/` = index.html); else the HTTP API's
-  404 `{"message":"Not Found"}`.
+  `/2015-03-31/functions/...` -> the Lambda Invoke API; `/{stage}/...` where a REST API
+  (v1) has that stage -> the first such API that routes the path (else the first one's
+  403 `Missing Authentication Token`), as a REST URL carries its stage; a path a (first)
+  HTTP API routes -> that API; else a file of the static directory (`/` = index.html);
+  else the HTTP API's 404 `{"message":"Not Found"}`.
 """
 
 from __future__ import annotations
@@ -29,8 +31,11 @@ from emulator.local_auth import LocalWebApi
 from emulator.logs import SERVICE, emit
 from emulator.management.http import ManagementApi, api_id_from_host
 from emulator.management.port import ConnectionPort
+from emulator.restapi.api import RestApiHandler
 from emulator.runner.base import FunctionRunner
+from emulator.services.schedules import ScheduleApi
 from emulator.template.model import Template
+from emulator.virtual.control import ClockApi
 
 # Larger than every limit the components enforce themselves (Lambda's 6 MB payload), so
 # they, not aiohttp's generic 413, answer oversized requests with AWS's errors.
@@ -53,6 +58,9 @@ class HttpServer:
     `HttpServer.compose(...)` takes ready-made parts (tests, unusual set-ups).
     """
 
+    rest_apis: tuple[RestApiHandler, ...]  # REST APIs (v1), served under /{stage}
+    schedule_api: ScheduleApi | None  # /_duelctl/schedules (emulator/services/schedules.py)
+
     def __init__(
         self,
         template: Template,
@@ -64,6 +72,8 @@ class HttpServer:
         clock: Clock = SYSTEM_CLOCK,
         static_dir: Path | None = None,
         local_web: LocalWebApi | None = None,
+        clock_api: ClockApi | None = None,
+        schedule_api: ScheduleApi | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -117,7 +127,20 @@ class HttpServer:
             local_web=local_web,
             host=host,
             port=port,
+            clock_api=clock_api,
         )
+        self.rest_apis = tuple(
+            RestApiHandler(
+                api,
+                runner,
+                keys,
+                region=template.region,
+                account_id=template.account_id,
+                clock=clock,
+            )
+            for api in template.rest_apis
+        )
+        self.schedule_api = schedule_api
 
     @classmethod
     def compose(
@@ -157,8 +180,12 @@ class HttpServer:
         local_web: LocalWebApi | None,
         host: str,
         port: int,
+        clock_api: ClockApi | None = None,
     ) -> None:
+        self.rest_apis = ()
+        self.schedule_api = None
         self.management = management
+        self.clock_api = clock_api  # /_duelctl/clock (emulator/virtual/control.py)
         self.local_web = local_web
         self.websocket_api_ids = frozenset(websocket_api_ids)
         self.http_apis = tuple(http_apis)
@@ -206,6 +233,8 @@ class HttpServer:
             await self.lambda_api.aclose()
         for api in self.http_apis:
             await api.aclose()
+        for rest in self.rest_apis:
+            await rest.aclose()
 
     async def __aenter__(self) -> HttpServer:
         await self.start()
@@ -229,12 +258,22 @@ class HttpServer:
             http_api = self._http_api(api_id)
             if http_api is not None:
                 return await http_api.handle(request)
+            for rest in self.rest_apis:
+                if rest.api_id == api_id:
+                    return await rest.handle(request)
             emit(SERVICE, f"no API {api_id} for {request.host}", level=logging.DEBUG)
             return _response(FORBIDDEN)
         if self.management is not None and ManagementApi.matches(raw_path):
             return await self.management.handle(request)
+        if self.clock_api is not None and ClockApi.matches(raw_path):
+            return await self.clock_api.handle(request)
         if self.lambda_api is not None and LambdaInvokeApi.matches(raw_path):
             return await self.lambda_api.handle(request)
+        if self.schedule_api is not None and ScheduleApi.matches(raw_path):
+            return await self.schedule_api.handle(request)
+        rest_api = self._rest_api_for(request.method, raw_path)
+        if rest_api is not None:
+            return await rest_api.handle(request)
         first = self.http_apis[0] if self.http_apis else None
         if first is not None and first.match(request.method, raw_path) is not None:
             return await first.handle(request)
@@ -244,6 +283,16 @@ class HttpServer:
         if static is not None:
             return web.FileResponse(static)
         return _response(NOT_FOUND)
+
+    def _rest_api_for(self, method: str, raw_path: str) -> RestApiHandler | None:
+        """The REST API whose stage starts `raw_path` and that routes it (else the first)."""
+        path = raw_path.split("?", 1)[0]
+        staged = [rest for rest in self.rest_apis if rest.stage_path(path) is not None]
+        for rest in staged:
+            stage_path = rest.stage_path(path)
+            if stage_path is not None and rest.match(method, stage_path) is not None:
+                return rest
+        return staged[0] if staged else None
 
     def _static_file(self, request: web.Request) -> Path | None:
         """The static file a GET/HEAD names (`/` -> index.html), None if absent or outside."""

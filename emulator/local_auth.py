@@ -187,6 +187,8 @@ def web_config(endpoints: Endpoints, *, local_auth: bool = True) -> dict[str, An
     """
     body: dict[str, Any] = {key: getattr(endpoints, key) for key in CONFIG_KEYS}
     body["local_auth"] = local_auth
+    # "virtual": the page says it is not for such a stack (README "Virtual time").
+    body["clock"] = endpoints.clock or "real"
     return body
 
 

@@ -16,13 +16,17 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator.clock import SYSTEM_CLOCK, Clock
 from emulator.endpoints import Endpoints
 from emulator.logs import SERVICE, emit
 from emulator.runner.base import FunctionRunner, Invocation
 from emulator.template.model import Template
+
+if TYPE_CHECKING:
+    from emulator.virtual.activity import Activity
+    from emulator.virtual.stack import VirtualTime
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,9 @@ class EmulatorOptions:
     state_dir: Path | None = None  # CA certificates; default: a per-user cache dir
     static_dir: Path | None = None  # web client assets served on the HTTP origin
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    # "virtual": time jumps ahead while the stack is quiet (emulator/virtual/, README
+    # "Virtual time"); "real": the wall clock, and nothing of virtual time runs.
+    clock: str = "real"
 
 
 class _RunnerRef:
@@ -47,8 +54,11 @@ class _RunnerRef:
     start first; no invocation can arrive before `set` because no client can connect yet.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, activity: Activity | None = None) -> None:
         self._runner: FunctionRunner | None = None
+        # Virtual time: every invoke (gateway, HTTP API, Invoke API, pollers) passes
+        # here, so this is where invocations in flight are counted.
+        self._activity = activity
 
     def set(self, runner: FunctionRunner) -> None:
         self._runner = runner
@@ -58,7 +68,10 @@ class _RunnerRef:
     ) -> Invocation:
         if self._runner is None:  # pragma: no cover - guarded by start-up order
             raise RuntimeError("function runner not started")
-        return await self._runner.invoke(function, event, route=route)
+        if self._activity is None:
+            return await self._runner.invoke(function, event, route=route)
+        with self._activity.invocation():
+            return await self._runner.invoke(function, event, route=route)
 
 
 def default_state_dir() -> Path:
@@ -86,6 +99,8 @@ class Emulator:
         self._endpoints: Endpoints | None = None
         self.gateways: dict[str, Any] = {}  # api logical id -> WebSocketGateway
         self.runner: Any = None
+        self.virtual: VirtualTime | None = None  # set when options.clock == "virtual"
+        self.scheduler: Any = None  # services.schedules.Scheduler: next firings, fire now
         self.started_at = 0.0
         self.ready_after_s = 0.0
 
@@ -115,6 +130,36 @@ class Emulator:
         self._endpoints = None
 
     async def _start(self) -> None:
+        from emulator.services import Services
+
+        t = self.template
+        opts = self.options
+        state_dir = opts.state_dir or default_state_dir()
+        if opts.clock == "virtual":
+            from emulator.services.moto_server import default_mode
+            from emulator.virtual.stack import VirtualTime
+
+            if default_mode() == "thread":
+                # moto would share this process's clock, which must stay real (the
+                # VirtualClock adds the offset itself); its processes follow the file.
+                raise ValueError(
+                    "a virtual clock needs moto in its own processes: unset DUELCTL_MOTO=thread"
+                )
+            self.virtual = VirtualTime()
+            self._stack.callback(self.virtual.close)
+            self.clock = self.virtual.clock
+        elif opts.clock != "real":
+            raise ValueError(f"clock must be 'real' or 'virtual', not {opts.clock!r}")
+        vt = self.virtual
+
+        # moto's processes follow a virtual clock too (moto/app.py).
+        moto_env = dict(vt.env) if vt is not None else None
+        services = Services(clock=self.clock, ttl_interval_s=opts.ttl_interval_s, moto_env=moto_env)
+        self._stack.callback(services.stop)
+        # moto first: its processes import moto while this one imports the rest of the
+        # stack; its sockets are bound here, so every URL is known at once.
+        aws_url = services.start_moto()
+
         # Imported here so `import emulator.runtime` stays cheap for the CLI's --help.
         from emulator.gateway.server import WebSocketGateway
         from emulator.http_server import HttpServer
@@ -122,23 +167,17 @@ class Emulator:
         from emulator.proxy.certs import ensure_certificates
         from emulator.proxy.connect import ConnectProxy, aws_route
         from emulator.runner.process import ProcessRunner
-        from emulator.services import Services
+        from emulator.services.schedules import ScheduleApi
         from emulator.template.load import note_ignored
 
-        t = self.template
-        opts = self.options
-        state_dir = opts.state_dir or default_state_dir()
-
-        services = Services(clock=self.clock, ttl_interval_s=opts.ttl_interval_s)
-        self._stack.callback(services.stop)
-        moto_starting = asyncio.create_task(asyncio.to_thread(services.start_moto))
         certs = await asyncio.to_thread(ensure_certificates, state_dir / "certs", t.region)
-        aws_url = await moto_starting
         # Provisioning runs in a thread while the servers below start; clients can reach
-        # nothing before the gateway starts, after it has finished.
+        # nothing before the gateway starts, after it has finished. (Started before the
+        # imports above it made start-up slower: its thread and the imports share one
+        # interpreter lock.)
         provisioning = asyncio.create_task(asyncio.to_thread(services.provision, t))
 
-        runner_ref = _RunnerRef()
+        runner_ref = _RunnerRef(vt.activity if vt is not None else None)
         gateways = {
             api.logical_id: WebSocketGateway(
                 api,
@@ -155,6 +194,12 @@ class Emulator:
             for i, api in enumerate(t.websocket_apis)
         }
         self.gateways = gateways
+        from emulator.virtual.control import ClockApi
+
+        if vt is not None:
+            vt.attach(gateways.values(), lambda: sorted(set(services.urls.values())))
+        clock_api = ClockApi(self.clock, vt.advancer if vt is not None else None)
+        self.scheduler = services.scheduler(t, runner_ref)
 
         http = HttpServer(
             t,
@@ -166,13 +211,15 @@ class Emulator:
             port=opts.http_port,
             static_dir=opts.static_dir,
             local_web=LocalWebApi(lambda: self._endpoints),
+            clock_api=clock_api,
+            schedule_api=ScheduleApi(self.scheduler),
         )
         await http.start()
         self._stack.push_async_callback(http.aclose)
 
         # Hosts outside AWS get a plain tunnel, so handlers calling other https APIs still work.
         proxy = ConnectProxy(
-            certs, aws_route(http.port, services.moto.port), host=opts.host, passthrough=True
+            certs, aws_route(http.port, services.moto.ports), host=opts.host, passthrough=True
         )
         await proxy.start()
         self._stack.push_async_callback(proxy.aclose)
@@ -184,8 +231,12 @@ class Emulator:
                 t.functions,
                 region=t.region,
                 account_id=t.account_id,
-                extra_env=self._function_env(aws_url, http.port, proxy.url, certs.trust_bundle),
+                extra_env=self._function_env(
+                    services.endpoint_env(), http.port, proxy.url, certs.trust_bundle
+                ),
                 clock=self.clock,
+                # A virtual stack's workers follow its clock file (runner/bootstrap.py).
+                clock_file=vt.file.path if vt is not None else None,
             )
             self._stack.push_async_callback(runner.aclose)
         self.runner = runner
@@ -202,6 +253,8 @@ class Emulator:
 
         self._stack.push_async_callback(cancel_tasks)
         tasks.extend(asyncio.create_task(loop) for loop in services.pollers(runner_ref))
+        if vt is not None:
+            tasks.append(asyncio.create_task(vt.run()))
         if opts.reload and self._injected_runner is None:
             tasks.append(asyncio.create_task(self._watch(runner)))
         # A LATEST stream position is fixed only once its poller holds an iterator;
@@ -219,7 +272,7 @@ class Emulator:
         note_ignored(t)
 
     def _function_env(
-        self, aws_url: str, http_port: int, proxy_url: str, trust_bundle: Path
+        self, aws_env: Mapping[str, str], http_port: int, proxy_url: str, trust_bundle: Path
     ) -> dict[str, str]:
         """The standard variables that point unmodified boto3 and urllib at the local stack.
 
@@ -228,7 +281,8 @@ class Emulator:
         """
         loopback = "127.0.0.1,localhost"
         return {
-            "AWS_ENDPOINT_URL": aws_url,
+            # AWS_ENDPOINT_URL and per-service ones: each service's own moto process.
+            **aws_env,
             "AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{http_port}",
             "HTTPS_PROXY": proxy_url,
             "https_proxy": proxy_url,
@@ -246,6 +300,7 @@ class Emulator:
         from emulator.runner.reload import watch_code
 
         roots = {fn.code_root for fn in self.template.functions.values()}
+        roots |= {layer for fn in self.template.functions.values() for layer in fn.layers}
         stop = asyncio.Event()
 
         def changed(paths: set[Path]) -> None:
@@ -284,6 +339,8 @@ class Emulator:
             user_pool_client_id=client.client_id if client else None,
             connections_table=named("ConnectionsTableName", "ConnectionsTable"),
             sessions_table=named("SessionsTableName", "SessionsTable"),
+            clock=self.options.clock,
+            clock_url=f"{http_base}/_duelctl/clock",
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -117,3 +118,62 @@ def test_every_handler_module_defines_handle() -> None:
         env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# The resources a WebSocket deployment snapshots (API Gateway developer guide, "Deploy
+# WebSocket APIs": routes, integrations and authorizers need a redeployment).
+DEPLOYED_TYPES = frozenset(
+    {
+        "AWS::ApiGatewayV2::Route",
+        "AWS::ApiGatewayV2::RouteResponse",
+        "AWS::ApiGatewayV2::Integration",
+        "AWS::ApiGatewayV2::IntegrationResponse",
+        "AWS::ApiGatewayV2::Authorizer",
+        "AWS::ApiGatewayV2::Model",
+    }
+)
+
+
+def routes_digest(template: dict[str, Any]) -> str:
+    """A short digest of every route-level resource of the WebSocket API, as written."""
+    snapshot = {
+        name: resource
+        for name, resource in template["Resources"].items()
+        if resource["Type"] in DEPLOYED_TYPES
+        and resource["Properties"].get("ApiId") == {"Ref": "WebSocketApi"}
+    }
+    assert snapshot
+    text = json.dumps(snapshot, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def test_a_route_change_redeploys_the_websocket_api() -> None:
+    """The Deployment's logical id ends with a digest of the routes, integrations and
+    authorizer, and depends on every route: change one and CloudFormation creates a new
+    Deployment (a redeploy) and moves the stage to it, as SAM does for REST APIs.
+
+    An AWS::ApiGatewayV2::Deployment is a snapshot taken when it is created; updating it
+    (Description) takes no new one, so a fixed logical id would keep serving old routes.
+    """
+    template = parsed()
+    resources = template["Resources"]
+    deployments = [n for n, r in resources.items() if r["Type"] == "AWS::ApiGatewayV2::Deployment"]
+    expected = f"WebSocketDeployment{routes_digest(template)}"
+    assert deployments == [expected], (
+        f"routes changed: rename {deployments[0]} to {expected} in template.yaml"
+    )
+    routes = sorted(n for n, r in resources.items() if r["Type"] == "AWS::ApiGatewayV2::Route")
+    assert sorted(resources[expected]["DependsOn"]) == routes
+    assert resources["WebSocketStage"]["Properties"]["DeploymentId"] == {"Ref": expected}
+
+
+def test_routes_digest_sees_a_route_change() -> None:
+    """Renaming a route key, or retargeting its integration, changes the digest."""
+    template = parsed()
+    before = routes_digest(template)
+    changed = json.loads(json.dumps(template))
+    changed["Resources"]["PingRoute"]["Properties"]["RouteKey"] = "keepalive"
+    assert routes_digest(changed) != before
+    changed = json.loads(json.dumps(template))
+    changed["Resources"]["PingIntegration"]["Properties"]["IntegrationUri"] = "elsewhere"
+    assert routes_digest(changed) != before

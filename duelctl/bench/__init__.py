@@ -2,6 +2,8 @@
 
 - `engine`: users connect, pairs play duels in a loop, every expected frame is tracked
   (lost, duplicated, late), latencies are recorded;
+- `burst`, `burst_stats`: `--burst N`, N pairs inviting at one instant, round after round,
+  and what each round counts (phase latencies, accepts after `expiresAt`);
 - `stats`: percentiles, client CPU and event-loop lag, and the stack's CPU and memory
   read from /proc when it runs on this machine;
 - `users`: tokens for 2N users (created in a local pool, or signed in on a stage);

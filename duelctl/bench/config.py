@@ -54,3 +54,27 @@ class BenchConfig:
     @property
     def connections(self) -> int:
         return 2 * self.pairs + self.idle
+
+
+@dataclass(frozen=True, slots=True)
+class BurstConfig:
+    """The shape of a burst run (`duelctl bench --burst N`): N pairs acting at one instant.
+
+    All 2N users connect first (not part of the burst), then each round every inviter
+    sends its invite within `spread_s`, each invitee accepts the moment its invite
+    arrives, and each inviter stops once both users have `start`; a `run_out_share` of
+    the pairs is not stopped and runs to `endsAt` together.
+    """
+
+    pairs: int = 50
+    rounds: int = 1
+    run_out_share: float = 0.0
+    spread_s: float = 0.1  # the issue's "within 100 ms": all invites leave in this window
+    pause_s: float = 1.0  # quiet time after connecting and between rounds
+    step_timeout_s: float = 30.0  # as the steady mode: API Gateway's 29 s, plus one
+    connect_concurrency: int = 50
+    seed: int | None = None
+
+    @property
+    def connections(self) -> int:
+        return 2 * self.pairs

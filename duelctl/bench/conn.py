@@ -252,6 +252,12 @@ class BenchConn:
         if not expect.future.done():
             expect.future.cancel()
 
+    def fail(self, expect: Expect, code: str) -> None:
+        """End a wait with StepFailed(code): a related request failed, so it cannot come."""
+        self._forget(expect)
+        if not expect.future.done():
+            expect.future.set_exception(StepFailed(code))
+
     async def send(self, body: dict[str, Any]) -> None:
         if self.ws is None or self.closed:
             raise StepFailed("connection_closed")

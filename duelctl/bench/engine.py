@@ -42,6 +42,7 @@ KINDS = ("accept", "reject", "no_response", "timeout")
 LATE_GRACE_S = 2.0  # after the last duel, how long late frames may still arrive
 TIMER_MARGIN_S = 1.0  # a timer kind must fit before the deadline with this to spare
 PAUSE_AFTER_FAILURE_S = 0.2
+RATE_WINDOW_S = 3.0  # the live line's rates cover about this many recent seconds
 
 
 @dataclass(slots=True)
@@ -248,27 +249,49 @@ class Bench:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+        self.phase = "done"
         return self._result(cpu)
 
     def progress(self) -> Progress:
         now = time.perf_counter()
-        self._recent.append((now, self.duels, self.pings))
-        while len(self._recent) > 2 and now - self._recent[0][0] > 3.0:
-            self._recent.pop(0)
-        then, duels, pings = self._recent[0]
-        span = now - then
+        duels_per_s, pings_per_s = self._rates(now)
         return Progress(
             elapsed_s=now - self._t0 if self._t0 else 0.0,
             phase=self.phase,
             connections=self.open,
             target_connections=self.config.connections,
             duels=self.duels,
-            duels_per_s=(self.duels - duels) / span if span > 0 else 0.0,
-            pings_per_s=(self.pings - pings) / span if span > 0 else 0.0,
+            duels_per_s=duels_per_s,
+            pings_per_s=pings_per_s,
             errors=sum(self.tally.errors.values()),
             lost=sum(len(c.timed_out) for c in self.conns),
             client_cpu=self.cpu.used() if self._t0 else 0.0,
         )
+
+    def _rates(self, now: float) -> tuple[float, float]:
+        """Duels and pings per second for the live line.
+
+        Over the last `RATE_WINDOW_S` while the run lasts (since the first duel began
+        when less has passed: the first line used to show 0.0/s, having nothing to
+        compare with); once the duels are over, the whole window's average, the very
+        figure the summary prints, so the last live line and the table agree.
+        """
+        start = self._window_start
+        if start is None:
+            return 0.0, 0.0
+        if self._window_end is not None:
+            span = self._window_end - start
+            return (self.duels / span, self.pings / span) if span > 0 else (0.0, 0.0)
+        self._recent.append((now, self.duels, self.pings))
+        while len(self._recent) > 1 and now - self._recent[1][0] >= RATE_WINDOW_S:
+            self._recent.pop(0)
+        then, duels, pings = self._recent[0]
+        if now - then < RATE_WINDOW_S:
+            then, duels, pings = start, 0, 0
+        span = now - then
+        if span <= 0:
+            return 0.0, 0.0
+        return (self.duels - duels) / span, (self.pings - pings) / span
 
     # ------------------------------------------------------------------ connecting
 

@@ -10,12 +10,15 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from duelctl.bench.burst import BurstProgress
+from duelctl.bench.burst_stats import BurstResult
 from duelctl.bench.engine import BenchResult, Progress
 from duelctl.bench.stats import Summary
 
@@ -38,34 +41,52 @@ def progress_line(p: Progress) -> Text:
 
 
 @contextlib.asynccontextmanager
-async def live_progress(console: Console, snapshot: Callable[[], Progress]) -> AsyncIterator[None]:
-    """Show `snapshot()` while the block runs (Live on a terminal, plain lines otherwise)."""
+async def live_progress(
+    console: Console, snapshot: Callable[[], Any], line: Callable[[Any], Text] = progress_line
+) -> AsyncIterator[None]:
+    """Show `line(snapshot())` while the block runs (Live on a terminal, plain lines
+    otherwise); `line` renders the mode's snapshot (steady `Progress` by default)."""
     if console.is_terminal:
-        with Live(progress_line(snapshot()), console=console, refresh_per_second=4) as live:
+        with Live(line(snapshot()), console=console, refresh_per_second=4) as live:
 
             async def refresh() -> None:
                 while True:
                     await asyncio.sleep(0.25)
-                    live.update(progress_line(snapshot()))
+                    live.update(line(snapshot()))
 
             task = asyncio.get_running_loop().create_task(refresh())
             try:
                 yield
             finally:
                 task.cancel()
-                live.update(progress_line(snapshot()))
+                live.update(line(snapshot()))
         return
 
     async def plain() -> None:
         while True:
             await asyncio.sleep(PLAIN_EVERY_S)
-            console.print(progress_line(snapshot()))
+            console.print(line(snapshot()))
 
     task = asyncio.get_running_loop().create_task(plain())
     try:
         yield
     finally:
         task.cancel()
+
+
+def burst_progress_line(p: BurstProgress) -> Text:
+    text = Text()
+    text.append(f"{p.elapsed_s:6.1f}s ", style="dim")
+    text.append(f"{p.phase:<24} ", style="bold")
+    text.append(f"conns {p.connections}/{p.target_connections}  ")
+    if p.round:
+        text.append(f"started {p.started}/{p.pairs}  ended {p.ended}/{p.pairs}  ")
+    text.append(f"expired {p.expired}  ", style="red" if p.expired else "")
+    text.append(f"errors {p.errors}  ", style="red" if p.errors else "")
+    text.append(f"lost {p.lost}  ", style="red" if p.lost else "")
+    style = "red" if p.client_cpu >= SATURATED_CPU else "dim"
+    text.append(f"client cpu {p.client_cpu * 100:.0f}%", style=style)
+    return text
 
 
 def _ms(value: float | None) -> str:
@@ -109,6 +130,12 @@ def result_view(result: BenchResult) -> Group:
     )
     counts.add_row("duels at once", f"{result.peak_active} at most")
     counts.add_row("pings answered", f"{result.pings} ({result.pings / window:.0f}/s)")
+    _accounting(counts, result)
+    return Group(latency, Text(""), counts)
+
+
+def _accounting(counts: Table, result: BenchResult | BurstResult) -> None:
+    """The rows both modes share: frames, lost/duplicated, errors, the client and stack."""
     counts.add_row("frames", f"{result.frames_in} received, {result.frames_out} sent")
     bad = "red" if result.lost or result.duplicated else "green"
     detail = ", ".join(f"{k} {n}" for k, n in {**result.lost_types}.items())
@@ -147,9 +174,72 @@ def result_view(result: BenchResult) -> Group:
         counts.add_row("stack ready", f"{result.ready_s:.2f} s (started by the bench)")
     for note in result.notes:
         counts.add_row("note", Text(note, style="yellow"))
+
+
+def burst_view(result: BurstResult) -> Group:
+    """The burst's report: the four phases and run-out lateness, then outcomes and counts."""
+    latency = Table(title="burst latency (ms)", title_justify="left", show_edge=False)
+    latency.add_column("")
+    for head in ("p50", "p95", "p99", "max"):
+        latency.add_column(head, justify="right")
+    latency.add_column("n", justify="right", style="dim")
+    _row(latency, "connect (handshake, before the burst)", result.connect_ms, result.connections)
+    phases = (
+        ("invite_sent_ms", "invite → invite_sent"),
+        ("invite_ms", "invite → invite delivered"),
+        ("start_ms", "accept → both start"),
+        ("stop_ms", "stop → both stop"),
+        ("timeout_late_ms", "run-out timeout after endsAt"),
+    )
+    for key, name in phases:
+        samples = sum(len(r.samples[key]) for r in result.rounds)
+        _row(latency, name, result.phase(key), samples)
+    _row(latency, "client loop lag", result.loop_lag_ms)
+
+    counts = Table.grid(padding=(0, 2))
+    counts.add_column(style="bold")
+    counts.add_column()
+    t = result.timers
+    shown = (
+        f"InviteTimeoutSeconds={_num(t.invite_timeout_s)} DuelSeconds={_num(t.duel_s)} "
+        f"StartLeadSeconds={_num(t.start_lead_s)}"
+    )
+    counts.add_row("stack timers", shown)
+    spreads = ", ".join(f"{r.spread_ms:.1f}" for r in result.rounds) or "-"
+    counts.add_row(
+        "burst",
+        f"{result.config.pairs} pairs x {len(result.rounds)} rounds; invites sent within "
+        f"{spreads} ms",
+    )
+    started, expected = result.count("started"), result.expected
+    counts.add_row(
+        "started",
+        Text(f"{started} of {expected}", style="green" if started == expected else "red"),
+    )
+    ended = f"stopped {result.count('stopped')}, ran out {result.count('ran_out')}" + (
+        f", stop after endsAt {n}" if (n := result.count("stop_lost_race")) else ""
+    )
+    counts.add_row("ended", ended)
+    expired = result.count("expired_accepts")
+    late_sent = result.count("accepts_sent_after_expiry")
+    counts.add_row(
+        "accepts after expiresAt",
+        Text(
+            f"{expired} (invalid_state + no_response)"
+            + (f"; {late_sent} sent after it (the invite came late)" if late_sent else ""),
+            style="red" if expired else "green",
+        ),
+    )
+    if failed := result.count("failed"):
+        counts.add_row("failed steps", Text(str(failed), style="red"))
+    _accounting(counts, result)
     return Group(latency, Text(""), counts)
 
 
-def finished_line(result: BenchResult, started: float) -> str:
+def _num(value: float | None) -> str:
+    return "?" if value is None else f"{value:g}"
+
+
+def finished_line(result: BenchResult | BurstResult, started: float) -> str:
     verdict = "clean" if result.clean else "NOT clean"
     return f"bench finished in {time.perf_counter() - started:.1f} s: {verdict}"

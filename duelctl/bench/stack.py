@@ -34,6 +34,7 @@ from duelctl.errors import StackStartError
 from emulator.endpoints import Endpoints
 
 STARTUP_TIMEOUT_S = 60.0
+ERROR_PREFIX = "error: "  # the child's last line when it knows why it could not start
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +60,9 @@ def child_stack(
         args += ["--ready-file", str(ready)]
         for key, value in parameters.items():
             args += ["--parameter", f"{key}={value}"]
-        root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        if (root := _checkout_root()) is not None:
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         with log_path.open("wb") as log:
             spawned = time.perf_counter()
             proc = subprocess.Popen(
@@ -80,6 +81,23 @@ def child_stack(
             _stop(proc)
 
 
+def _checkout_root() -> str | None:
+    """The directory holding `duelctl/` when the child could not import it by itself.
+
+    From a checkout (`python bench/...`, a test run) duelctl is importable only through
+    this process's sys.path, so the child gets the checkout on PYTHONPATH. An installed
+    duelctl lives in site-packages, which the child finds anyway; putting site-packages
+    on PYTHONPATH would place it before the standard library, so it is left alone.
+    """
+    import site
+
+    root = Path(__file__).resolve().parents[2]
+    installed = [*site.getsitepackages(), site.getusersitepackages()]
+    if any(Path(d).resolve() == root for d in installed if d):
+        return None
+    return str(root)
+
+
 def _wait_ready(
     proc: subprocess.Popen[bytes], ready: Path, log_path: Path, timeout_s: float
 ) -> dict[str, Any]:
@@ -89,8 +107,11 @@ def _wait_ready(
             data: dict[str, Any] = json.loads(ready.read_text())
             return data
         if proc.poll() is not None or time.perf_counter() > deadline:
-            tail = log_path.read_text(errors="replace").strip().splitlines()[-15:]
+            lines = log_path.read_text(errors="replace").strip().splitlines()
             why = "exited" if proc.returncode is not None else "did not start in time"
+            if lines and lines[-1].startswith(ERROR_PREFIX):  # the child's own diagnosis
+                raise StackStartError(f"the embedded stack {why}: {lines[-1][len(ERROR_PREFIX) :]}")
+            tail = lines[-15:]
             raise StackStartError(
                 f"the embedded stack {why}" + (":\n" + "\n".join(tail) if tail else "")
             )
@@ -158,7 +179,15 @@ def main(argv: list[str] | None = None) -> None:
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     root.propagate = False
-    asyncio.run(_serve(args.template, overrides, args.ready_file))
+    from emulator.template.errors import TemplateError
+
+    try:
+        asyncio.run(_serve(args.template, overrides, args.ready_file))
+    except (TemplateError, OSError) as exc:
+        # A known failure (unreadable template, a port or file problem): one line for
+        # the parent to show, not a traceback.
+        sys.stderr.write(f"{ERROR_PREFIX}{exc}\n")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

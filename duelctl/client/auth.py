@@ -1,26 +1,41 @@
 """Cognito tokens for a target: the local pool (users created on demand) or a stage.
 
-Local: AdminCreateUser (MessageAction SUPPRESS) + AdminSetUserPassword (Permanent) +
-AdminInitiateAuth ADMIN_USER_PASSWORD_AUTH against the local AWS endpoint with dummy
-credentials; moto 5 supports all three (aws-fidelity §11). Stage: InitiateAuth
-USER_PASSWORD_AUTH, which is an unsigned call, with the user's password.
+Local: the stack's own sign-in, `POST {http_url}/_local/token` (emulator/local_auth.py,
+the one implementation of "create the user if new, set the local password, sign in",
+which the web client uses too); for a bare local pool without that route (tests), the
+same function in-process. Stage: InitiateAuth USER_PASSWORD_AUTH, which is an unsigned
+call, with the user's password; boto3 only there.
+
+Start-up matters (`duelctl token` is run inside `$(...)`): nothing heavy is imported
+until a call needs it, and the local path needs neither boto3 nor PyJWT.
 """
 
 from __future__ import annotations
 
-import asyncio
+import base64
+import json
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import jwt
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 from duelctl.errors import AuthRejected, TargetUnreachable, UsageError
 from emulator.endpoints import Endpoints
-from emulator.local_auth import LOCAL_PASSWORD
 
+T = TypeVar("T")
 PASSWORD_ENV = "DUELCTL_PASSWORD"
+LOCAL_TOKEN_PATH = "/_local/token"  # emulator.local_auth.TOKEN_PATH
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LOCAL_PASSWORD":  # the local pool's one password, owned by the emulator
+        from emulator.local_auth import LOCAL_PASSWORD
+
+        return LOCAL_PASSWORD
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +50,15 @@ class Identity:
 def identity_of(token: str) -> Identity:
     """Read `sub` and the username from a Cognito ID or access token (not verified).
 
-    The server verifies tokens; the client only needs to know whose token it holds.
+    The server verifies tokens; the client only needs to know whose token it holds, so
+    the claims segment is simply decoded (RFC 7519 §3: base64url JSON, unpadded).
     """
     try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError as exc:
+        _header, payload, _signature = token.split(".")
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        if not isinstance(claims, dict):
+            raise ValueError("the claims are not a JSON object")
+    except ValueError as exc:
         raise AuthRejected(f"the token is not a JWT ({exc})") from None
     username = claims.get("cognito:username") or claims.get("username") or ""
     return Identity(username=str(username), user_id=str(claims.get("sub", "")), token=token)
@@ -51,22 +70,28 @@ class TokenSource(Protocol):
     async def identity(self, username: str) -> Identity: ...
 
 
-def _cognito(endpoints: Endpoints, *, local: bool) -> Any:
+def _cognito(endpoints: Endpoints) -> Any:
+    """A Cognito client for a stage (the standard credential chain and region)."""
     import boto3
     from botocore.config import Config
 
     config = Config(connect_timeout=3, read_timeout=15, retries={"max_attempts": 2})
     session = boto3.session.Session()  # boto3's default session is not thread-safe
-    if local:
-        return session.client(
-            "cognito-idp",
-            region_name=endpoints.region,
-            endpoint_url=endpoints.aws_endpoint_url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=config,
-        )
     return session.client("cognito-idp", region_name=endpoints.region, config=config)
+
+
+def _blocking(fn: Callable[[], T]) -> T:
+    """Run `fn` (which uses asyncio.run) here, or in a thread when a loop runs here."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn()
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn).result()
 
 
 def _code(exc: Exception) -> str:
@@ -100,22 +125,32 @@ class CognitoTokens:
 
     async def identity(self, username: str) -> Identity:
         """A fresh token for `username` and who it names (cached for this object)."""
+        import asyncio  # the caller runs a loop, so this is loaded already
+
         if username not in self._cache:
-            token = await asyncio.to_thread(self.token, username)
-            self._cache[username] = identity_of(token)
+            self._cache[username] = await asyncio.to_thread(self.signed_in, username)
         return self._cache[username]
 
     def token(self, username: str) -> str:
         """Blocking: return a fresh ID token for `username`."""
+        return self.signed_in(username).token
+
+    def signed_in(self, username: str) -> Identity:
+        """Blocking: sign `username` in (created first on a local pool); its identity."""
         if not username or username != username.strip():
             raise UsageError(f"bad username {username!r}")
+        if self.local:
+            return self._local_identity(username)
+        return identity_of(self._stage_call(username))
+
+    def _stage_call(self, username: str) -> str:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             with self._client_lock:
                 if self._client is None:
-                    self._client = _cognito(self.endpoints, local=self.local)
-            return self._local_token(username) if self.local else self._stage_token(username)
+                    self._client = _cognito(self.endpoints)
+            return self._stage_token(username)
         except ClientError as exc:
             code = _code(exc)
             if code == "ResourceNotFoundException":
@@ -130,40 +165,98 @@ class CognitoTokens:
                 f"{self.endpoints.target}: cannot reach {where} ({exc})"
             ) from None
 
-    # -- local pool: create on first use -------------------------------------------------
+    # -- local pool: the stack's sign-in, users created on first use -----------------------
 
-    def _local_token(self, username: str) -> str:
-        from botocore.exceptions import ClientError
-
-        client = self._client
-        pool = self.endpoints.user_pool_id
+    def _local_identity(self, username: str) -> Identity:
+        answer = self._local_sign_in_over_http(username)
+        if answer is None:  # no local sign-in route there: the same function, in-process
+            answer = self._local_sign_in_here(username)
         try:
-            return self._admin_auth(username)
-        except ClientError as exc:
-            code = _code(exc)
-            if code == "UserNotFoundException":
-                try:
-                    client.admin_create_user(
-                        UserPoolId=pool, Username=username, MessageAction="SUPPRESS"
-                    )
-                except ClientError as create_exc:
-                    if _code(create_exc) != "UsernameExistsException":  # a parallel run won
-                        raise
-            elif code != "NotAuthorizedException":  # created elsewhere with another password
-                raise
-        client.admin_set_user_password(
-            UserPoolId=pool, Username=username, Password=LOCAL_PASSWORD, Permanent=True
-        )
-        return self._admin_auth(username)
+            return Identity(
+                username=str(answer["username"]),
+                user_id=str(answer["userId"]),
+                token=str(answer["idToken"]),
+            )
+        except (KeyError, TypeError):
+            raise TargetUnreachable(
+                f"{self.endpoints.target}: the local sign-in answered without a token"
+            ) from None
 
-    def _admin_auth(self, username: str) -> str:
-        result = self._client.admin_initiate_auth(
-            UserPoolId=self.endpoints.user_pool_id,
-            ClientId=self.endpoints.user_pool_client_id,
-            AuthFlow="ADMIN_USER_PASSWORD_AUTH",
-            AuthParameters={"USERNAME": username, "PASSWORD": LOCAL_PASSWORD},
+    def _local_sign_in_over_http(self, username: str) -> dict[str, Any] | None:
+        """`POST /_local/token` on the stack's HTTP origin; None when it has no such route."""
+        import http.client
+
+        parts = urlsplit(self.endpoints.http_url)
+        if parts.scheme != "http" or parts.hostname not in _LOOPBACK:
+            return None
+        where = f"{parts.scheme}://{parts.netloc}{LOCAL_TOKEN_PATH}"
+        conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=30)
+        try:
+            conn.request(
+                "POST",
+                LOCAL_TOKEN_PATH,
+                body=json.dumps({"username": username}),
+                headers={"Content-Type": "application/json"},
+            )
+            response = conn.getresponse()
+            status, raw = response.status, response.read()
+        except OSError:
+            return None  # nothing serves it there; the pool may still answer directly
+        finally:
+            conn.close()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return None  # not the emulator's route (an older stack, another server)
+        message = str(body.get("message", ""))
+        if status == 200:
+            return body
+        if status == 400:
+            raise UsageError(f"bad username {username!r}: {message}")
+        if status in (404, 405):  # a stack that does not serve the route
+            return None
+        raise TargetUnreachable(
+            f"{self.endpoints.target}: {where} answered {status}: {message or raw[:200]!r}"
         )
-        return self._id_token(username, result)
+
+    def _local_sign_in_here(self, username: str) -> dict[str, Any]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from emulator.local_auth import LocalAuthError, issue_local_token
+
+        endpoints = self.endpoints
+
+        def sign_in() -> dict[str, Any]:
+            import asyncio
+
+            return asyncio.run(
+                issue_local_token(
+                    endpoints.aws_endpoint_url or "",
+                    endpoints.user_pool_id or "",
+                    endpoints.user_pool_client_id or "",
+                    endpoints.region,
+                    username,
+                )
+            )
+
+        try:
+            return _blocking(sign_in)
+        except LocalAuthError as exc:
+            raise UsageError(f"bad username {username!r}: {exc}") from None
+        except ClientError as exc:
+            if _code(exc) == "ResourceNotFoundException":
+                raise TargetUnreachable(
+                    f"{endpoints.target}: the user pool {endpoints.user_pool_id} "
+                    f"does not exist there ({_message(exc)})"
+                ) from None
+            refusal = f"{_code(exc)}: {_message(exc)}"
+            raise AuthRejected(f"Cognito refused {username!r}: {refusal}") from None
+        except BotoCoreError as exc:
+            raise TargetUnreachable(
+                f"{endpoints.target}: cannot reach {endpoints.aws_endpoint_url} ({exc})"
+            ) from None
 
     # -- stage: password auth, admin create only when allowed -----------------------------
 
@@ -244,6 +337,7 @@ def forged_copy(token: str) -> str:
     A server that checks signatures against the pool's JWKS must refuse it even though
     every claim (iss, aud, exp, sub) is right.
     """
+    import jwt
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     header = jwt.get_unverified_header(token)

@@ -2,9 +2,10 @@
 
 `register(app)` adds the command to a Typer app. The run itself is `run_bench`: pick the
 stack (a running one, a deployed stage, or an embedded one in a child process), make
-2N users, let `duelctl.bench.engine` play, then print the table (stderr) or the JSON
-object (stdout). Exit 0 only when the run was clean: no frame lost, duplicated or
-unexpected, and no error.
+2N users, let `duelctl.bench.engine` play (or `duelctl.bench.burst` with `--burst N`),
+then print the table (stderr) or the JSON object (stdout). Exit 0 only when the run was
+clean: no frame lost, duplicated or unexpected, and no error (and for a burst, every pair
+started and ended in every round).
 
 Safety: load is only ever sent to loopback addresses, or to a deployed stage named by
 its endpoints file (`.duelctl/STAGE.json` from `duelctl deploy`, or `--endpoints`);
@@ -32,7 +33,8 @@ from duelctl.errors import EXIT_FAILED, UsageError
 from duelctl.options import EndpointsOpt, JsonOpt, PasswordOpt, TargetOpt, TemplateOpt
 
 if TYPE_CHECKING:
-    from duelctl.bench.config import BenchConfig
+    from duelctl.bench.burst_stats import BurstResult
+    from duelctl.bench.config import BenchConfig, BurstConfig
     from duelctl.bench.engine import BenchResult
     from duelctl.client.auth import Identity
     from duelctl.targets import Target
@@ -44,6 +46,7 @@ EmbeddedOpt = Annotated[
 ]
 
 MAX_PAIRS = 2500
+MAX_ROUNDS = 100
 MAX_IDLE = 10_000
 MAX_DURATION_S = 3600.0
 MAX_RAMP_S = 600.0
@@ -59,6 +62,7 @@ class BenchOptions:
     template: Path | None = None
     password: str | None = None
     users_file: Path | None = None
+    overrides: tuple[tuple[str, str], ...] = ()  # --parameter-overrides, embedded stacks only
 
 
 def is_loopback(host: str | None) -> bool:
@@ -108,19 +112,58 @@ def validate(config: BenchConfig) -> None:
         raise UsageError("--pings, --idle-ping and --hold must be >= 0, --step-timeout > 0")
 
 
+def validate_burst(config: BurstConfig) -> None:
+    """Bounds for a burst: as many pairs as the steady mode, a bounded number of rounds."""
+    if not 1 <= config.pairs <= MAX_PAIRS:
+        raise UsageError(f"--burst must be between 1 and {MAX_PAIRS} pairs")
+    if not 1 <= config.rounds <= MAX_ROUNDS:
+        raise UsageError(f"--rounds must be between 1 and {MAX_ROUNDS}")
+    if not 0 <= config.run_out_share <= 1:
+        raise UsageError("--run-out-share must be in 0..1")
+    if config.step_timeout_s <= 0:
+        raise UsageError("--step-timeout must be > 0")
+
+
+def check_run_out(config: BurstConfig, target: Target) -> None:
+    """A run-out duel lasts StartLeadSeconds + DuelSeconds: refuse one that cannot end soon."""
+    from duelctl.bench.burst import MAX_RUN_OUT_S
+    from duelctl.bench.config import Timers
+
+    timers = Timers.from_parameters(target.parameters)
+    if config.run_out_share <= 0 or timers.duel_s is None:
+        return
+    length = timers.duel_s + (timers.start_lead_s or 0.0)
+    if length > MAX_RUN_OUT_S:
+        raise UsageError(
+            f"--run-out-share: this stack's duels last {length:g} s (StartLeadSeconds + "
+            f"DuelSeconds); run-outs need at most {MAX_RUN_OUT_S:g} s, e.g. `duelctl up "
+            "--parameter-overrides DuelSeconds=4 StartLeadSeconds=1`"
+        )
+
+
 @contextlib.contextmanager
 def _stack(options: BenchOptions) -> Iterator[tuple[Target, Any]]:
     """(the target, the child stack or None): embedded when asked or nothing runs here."""
-    from duelctl.stack import FAST_PARAMETERS, running_target, wants_embedded
+    from duelctl.stack import (
+        FAST_PARAMETERS,
+        load_template_checked,
+        running_target,
+        wants_embedded,
+    )
     from duelctl.targets import Target, default_template
 
     if wants_embedded(options.target, options.endpoints_file, options.embedded):
         from duelctl.bench.stack import child_stack
 
+        parameters = {**FAST_PARAMETERS, **dict(options.overrides)}
         template = (options.template or default_template()).resolve()
-        shown = " ".join(f"{k}={v}" for k, v in FAST_PARAMETERS.items())
+        # Checked here, so a missing or invalid template (an install without the
+        # bundled backend, a bad override) is one `error:` line, as for `up`, and not
+        # the child's traceback.
+        load_template_checked(template, parameters)
+        shown = " ".join(f"{k}={v}" for k, v in parameters.items())
         console.info(f"starting an embedded stack in a child process ({shown}) ...")
-        with child_stack(FAST_PARAMETERS, template) as child:
+        with child_stack(parameters, template) as child:
             target = Target(
                 name="embedded",
                 endpoints=child.endpoints,
@@ -130,6 +173,11 @@ def _stack(options: BenchOptions) -> Iterator[tuple[Target, Any]]:
             )
             yield target, child
         return
+    if options.overrides:
+        raise UsageError(
+            "--parameter-overrides sets the timers of an embedded stack the bench starts; "
+            "a running stack keeps its own (restart `duelctl up --parameter-overrides ...`)"
+        )
     target = running_target(options.target, options.endpoints_file)
     check_allowed(target)
     yield target, None
@@ -178,21 +226,28 @@ async def _ready_probe(target: Target, child: Any, client: Any) -> float:
     return float(ready)
 
 
+async def _probe(target: Target, child: Any) -> float | None:
+    """Spawn -> first connection for a stack the bench started; None for a running one."""
+    from duelctl.bench.users import local_cognito_client
+
+    if child is None:
+        return None
+    client = await asyncio.to_thread(local_cognito_client, target.endpoints)
+    ready_s = await _ready_probe(target, child, client)
+    console.info(
+        f"embedded stack accepted its first connection {ready_s:.2f} s after it was "
+        f"spawned (endpoints after {child.endpoints_after_s:.2f} s)"
+    )
+    return ready_s
+
+
 async def _run(config: BenchConfig, options: BenchOptions) -> BenchResult:
     from duelctl.bench.config import Timers
     from duelctl.bench.engine import Bench
     from duelctl.bench.report import live_progress
-    from duelctl.bench.users import local_cognito_client
 
     with _stack(options) as (target, child):
-        ready_s = None
-        if child is not None:
-            client = await asyncio.to_thread(local_cognito_client, target.endpoints)
-            ready_s = await _ready_probe(target, child, client)
-            console.info(
-                f"embedded stack accepted its first connection {ready_s:.2f} s after it was "
-                f"spawned (endpoints after {child.endpoints_after_s:.2f} s)"
-            )
+        ready_s = await _probe(target, child)
         identities = await _identities(target, options, config.connections)
         stack_pid = child.pid if child is not None else _local_pid(target)
         bench = Bench(
@@ -210,6 +265,31 @@ async def _run(config: BenchConfig, options: BenchOptions) -> BenchResult:
         )
         async with live_progress(console.err, bench.progress):
             result = await bench.run()
+        result.ready_s = ready_s
+        return result
+
+
+async def _run_burst(config: BurstConfig, options: BenchOptions) -> BurstResult:
+    from duelctl.bench.burst import Burst
+    from duelctl.bench.config import Timers
+    from duelctl.bench.report import burst_progress_line, live_progress
+
+    with _stack(options) as (target, child):
+        check_run_out(config, target)
+        ready_s = await _probe(target, child)
+        identities = await _identities(target, options, config.connections)
+        stack_pid = child.pid if child is not None else _local_pid(target)
+        timers = Timers.from_parameters(target.parameters)
+        burst = Burst(
+            config, target.endpoints.websocket_url, identities, timers, stack_pid=stack_pid
+        )
+        run_out = f", {config.run_out_share:g} of them run out" if config.run_out_share else ""
+        console.info(
+            f"bench: burst of {config.pairs} pairs{run_out}, {config.rounds} round(s), against "
+            f"{target.endpoints.websocket_url}"
+        )
+        async with live_progress(console.err, burst.progress, burst_progress_line):
+            result = await burst.run()
         result.ready_s = ready_s
         return result
 
@@ -238,25 +318,78 @@ def run_bench(config: BenchConfig, options: BenchOptions, *, as_json: bool) -> i
     return 0 if result.clean else EXIT_FAILED
 
 
+def run_burst(config: BurstConfig, options: BenchOptions, *, as_json: bool) -> int:
+    """Run a burst and report; the exit code is 0 only when every pair started and ended
+    cleanly in every round."""
+    from duelctl.bench.report import burst_view, finished_line
+
+    validate_burst(config)
+    started = time.perf_counter()
+    result = asyncio.run(_run_burst(config, options))
+    console.err.print(burst_view(result))
+    console.info(finished_line(result, started))
+    if as_json:
+        console.data(json.dumps(result.to_json(), indent=2))
+    return 0 if result.clean else EXIT_FAILED
+
+
+# Options of the steady mode that mean nothing to a burst, and the reverse: a mix is a
+# usage error rather than a silently ignored flag.
+STEADY_ONLY = {
+    "pairs": "--pairs",
+    "duration": "--duration",
+    "ramp": "--ramp",
+    "idle": "--idle",
+    "idle_ping": "--idle-ping",
+    "pings": "--pings",
+    "hold": "--hold",
+    "reject_share": "--reject-share",
+    "timeout_share": "--timeout-share",
+}
+BURST_ONLY = {"rounds": "--rounds", "run_out_share": "--run-out-share"}
+
+
+def check_mode_options(given: set[str], *, burst: bool) -> None:
+    """Refuse options of the other mode (`given`: parameter names set on the command line)."""
+    wrong = STEADY_ONLY if burst else BURST_ONLY
+    named = sorted(flag for name, flag in wrong.items() if name in given)
+    if named and burst:
+        raise UsageError(f"{', '.join(named)} only apply to the steady mode, not to --burst")
+    if named:
+        raise UsageError(f"{', '.join(named)} only apply with --burst N")
+
+
 def register(app: typer.Typer) -> None:
     """Add `duelctl bench` to `app` (the CLI's error handling wraps it, as every command)."""
-    from duelctl.bench.config import BenchConfig
-    from duelctl.cli import examples, guard
+    from typer.core import TyperCommand
+
+    from duelctl.bench.config import BenchConfig, BurstConfig
+    from duelctl.cli import examples, guard, spread_overrides
 
     defaults = BenchConfig()
+    burst_defaults = BurstConfig()
+
+    class SpreadOverrides(TyperCommand):
+        """One --parameter-overrides takes several KEY=VALUE words, as for `duelctl up`."""
+
+        def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+            return list(super().parse_args(ctx, spread_overrides(args)))
 
     @app.command(
         name="bench",
+        cls=SpreadOverrides,
         epilog=examples(
             "duelctl bench --pairs 100 --duration 30",
             "duelctl bench --pairs 2 --duration 3 --json | jq .ping_ms",
             "duelctl bench --pairs 200 --idle 600 --ramp 10 --duration 30",
             "duelctl bench --pairs 0 --idle 50 --idle-ping 0 --duration 10   # ping throughput",
+            "duelctl bench --burst 50 --rounds 3 --run-out-share 0.5   # 50 pairs at once",
             "DUELCTL_PASSWORD=... duelctl bench --target staging --users bench-users.txt",
         ),
     )
     @guard
     def bench(
+        ctx: typer.Context,
         target: TargetOpt = "local",
         pairs: Annotated[
             int, typer.Option("--pairs", "-n", help="Dueling pairs (2N users).", min=0)
@@ -310,15 +443,44 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option(
                 "--users",
-                help="Prepared users for a stage: 'username [password]' per line.",
+                # rich markup would take "[password]" for a style tag and drop it.
+                help="Prepared users for a stage: 'username \\[password]' per line.",
                 dir_okay=False,
             ),
         ] = None,
+        burst: Annotated[
+            int | None,
+            typer.Option(
+                "--burst",
+                help="Burst mode: N pairs connect, then all invite within 100 ms, accept on "
+                "arrival and stop; per-phase latencies and accepts after expiresAt.",
+                min=1,
+            ),
+        ] = None,
+        rounds: Annotated[
+            int, typer.Option("--rounds", help="Bursts to play, one after another.", min=1)
+        ] = burst_defaults.rounds,
+        run_out_share: Annotated[
+            float,
+            typer.Option(
+                "--run-out-share",
+                help="Share of a burst's duels not stopped but left to time out together "
+                "(their timeout's lateness after endsAt is reported).",
+            ),
+        ] = burst_defaults.run_out_share,
         json_out: JsonOpt = False,
         endpoints: EndpointsOpt = None,
         password: PasswordOpt = None,
         embedded: EmbeddedOpt = False,
         template: TemplateOpt = None,
+        parameter_overrides: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--parameter-overrides",
+                help="Timers of an embedded stack, over InviteTimeoutSeconds=2 DuelSeconds=5 "
+                "StartLeadSeconds=1 (KEY=VALUE words, as for `duelctl up`).",
+            ),
+        ] = None,
     ) -> None:
         """Load a stack with 2N real users dueling over real WebSockets; report the figures.
 
@@ -328,7 +490,43 @@ def register(app: typer.Typer) -> None:
         start, stop and ping latencies (p50/p95/p99/max), duels, lost and duplicated
         frames, errors by code, and the client's own CPU. Exit 0 only for a clean run.
         Without a running local stack an embedded one is started in a child process.
+
+        --burst N: N pairs connect first, then all invite at once, each invitee accepts
+        as its invite arrives and each inviter stops once both have start (--rounds
+        times). Reports invite → invite_sent, invite → invite delivered, accept → both
+        start, stop → both stop, and the accepts that reached the stack after expiresAt.
         """
+        from duelctl.stack import parse_overrides_checked
+
+        # By name: typer may bring its own copy of click, with its own ParameterSource.
+        given = {
+            name
+            for name in (*STEADY_ONLY, *BURST_ONLY)
+            if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"
+        }
+        check_mode_options(given, burst=burst is not None)
+        options = BenchOptions(
+            target=target,
+            endpoints_file=endpoints,
+            embedded=embedded,
+            template=template,
+            password=password,
+            users_file=users,
+            overrides=tuple(parse_overrides_checked(list(parameter_overrides or [])).items()),
+        )
+        if burst is not None:
+            burst_config = replace(
+                burst_defaults,
+                pairs=burst,
+                rounds=rounds,
+                run_out_share=run_out_share,
+                step_timeout_s=step_timeout,
+                seed=seed,
+            )
+            code = run_burst(burst_config, options, as_json=json_out)
+            if code:
+                raise typer.Exit(code)
+            return
         config = replace(
             defaults,
             pairs=pairs,
@@ -342,14 +540,6 @@ def register(app: typer.Typer) -> None:
             timeout_share=timeout_share,
             step_timeout_s=step_timeout,
             seed=seed,
-        )
-        options = BenchOptions(
-            target=target,
-            endpoints_file=endpoints,
-            embedded=embedded,
-            template=template,
-            password=password,
-            users_file=users,
         )
         code = run_bench(config, options, as_json=json_out)
         if code:

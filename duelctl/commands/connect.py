@@ -3,6 +3,12 @@
 Lines typed are actions (`invite bob`, `accept`, `reject`, `stop`, `ping`, `state`, raw
 JSON); incoming frames print as they arrive; during a duel a countdown prints the time
 left. stdin is read by a thread (input() blocks) that hands lines to the event loop.
+
+Sessions: the client keeps the sessions it has heard of (from `state` and from session
+frames). `accept`, `reject` and `stop` without an id pick the user's current one, asking
+the server with `state` first when it knows none (a fresh connection into a session
+left running elsewhere); an id may be given whole or as a unique prefix (`state` lists
+whole ids, the frame lines show the first 8 characters).
 """
 
 from __future__ import annotations
@@ -30,13 +36,15 @@ from emulator.endpoints import Endpoints
 
 HELP = """\
 [bold]invite[/] USER        invite a user (name from /online, or a user id)
-[bold]accept[/] / [bold]reject[/]   answer the latest invite (or: accept SESSION_ID)
-[bold]stop[/]               end the duel, or withdraw your invite
-[bold]ping[/] / [bold]state[/]      keep-alive / your pending and active sessions
+[bold]accept[/] / [bold]reject[/]   answer the invite to you (or: accept ID; an id prefix will do)
+[bold]stop[/]               end your duel, or withdraw your invite (or: stop ID)
+[bold]ping[/] / [bold]state[/]      keep-alive / your pending and active sessions, with their ids
 [bold]online[/]             who is online
 {"action": ...}    send raw JSON (anything starting with { or [ goes as typed)
 [bold]send[/] TEXT          send TEXT verbatim
 add requestId=ID to any action; [bold]quit[/] or Ctrl-D leaves"""
+
+ENDED = ("rejected", "no_response", "stop", "timeout")  # frames that end a session
 
 
 class Interactive:
@@ -49,7 +57,8 @@ class Interactive:
         self.me: Identity | None = None
         self.sock: DuelSocket | None = None
         self.names_by_id: dict[str, str] = {}
-        self.session: str | None = None
+        self.sessions: dict[str, dict[str, Any]] = {}  # sessionId -> what we know of it
+        self._state_requests = 0
         self.duel: tuple[str, float, float] | None = None  # sessionId, startAt, endsAt
         self.countdown: asyncio.Task[None] | None = None
         self.lines: asyncio.Queue[str | None] = asyncio.Queue()
@@ -62,13 +71,15 @@ class Interactive:
         for id_key, name_key in (("from", "fromUsername"), ("to", "toUsername")):
             if isinstance(data.get(id_key), str) and isinstance(data.get(name_key), str):
                 self.names_by_id[data[id_key]] = data[name_key]
-        if isinstance(data.get("sessionId"), str):
-            self.session = data["sessionId"]
+        self.track(data)
         event = Event(0, sock.name, "recv", frame.text, frame.data)
         line = summarize(event, self.names_by_id)
         line.stylize("green", 0, len(str(data.get("type", ""))))
         console.out.print("[green]←[/] ", line, sep="", soft_wrap=True)
         kind = data.get("type")
+        if kind == "state":
+            for view in self.sessions.values():
+                console.out.print(f"  {escape(self.describe(view))}", soft_wrap=True)
         if kind == "start":
             start, ends = parse_time(data.get("startAt")), parse_time(data.get("endsAt"))
             if start is not None and ends is not None:
@@ -111,6 +122,107 @@ class Interactive:
             step = 1 if left <= 10 else 10 if left <= 60 else 60
             next_mark = (math.ceil(left / step) - 1) * step
             await asyncio.sleep(max(left - next_mark, 0.05))
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    def track(self, data: dict[str, Any]) -> None:
+        """Keep `self.sessions` in step with a received frame.
+
+        Frames per docs/protocol.md, "Server → client": `state` lists the pending and
+        active sessions; `invite`/`invite_sent`/`start` add or update one; the ending
+        frames remove it.
+        """
+        kind = data.get("type")
+        if kind == "state" and isinstance(data.get("sessions"), list):
+            self.sessions = {
+                str(view["sessionId"]): dict(view)
+                for view in data["sessions"]
+                if isinstance(view, dict) and isinstance(view.get("sessionId"), str)
+            }
+            return
+        session = data.get("sessionId")
+        if not isinstance(session, str):
+            return
+        me = self.me.user_id if self.me else None
+        view = self.sessions.setdefault(session, {"sessionId": session})
+        if kind == "invite":
+            view.update(userA=data.get("from"), userB=me, status="pending")
+        elif kind == "invite_sent":
+            view.update(userA=me, userB=data.get("to"), status="pending")
+        elif kind == "start":
+            view.update(status="active", userA=data.get("userA"), userB=data.get("userB"))
+        elif kind in ENDED:
+            self.sessions.pop(session, None)
+        for key in ("expiresAt", "startAt", "endsAt"):
+            if isinstance(data.get(key), str):
+                view[key] = data[key]
+
+    def describe(self, view: dict[str, Any]) -> str:
+        """One session as `state` lists it: the whole id, status, the other user, deadline."""
+        me = self.me.user_id if self.me else None
+        other = view.get("userB") if view.get("userA") == me else view.get("userA")
+        name = self.names_by_id.get(str(other), str(other)) if other else "?"
+        status = str(view.get("status", "?"))
+        if status == "pending":
+            role = "you invited" if view.get("userA") == me else "invited by"
+            until = f"expires {view.get('expiresAt', '?')}"
+        else:
+            role = "dueling"
+            until = f"ends {view.get('endsAt', '?')}"
+        return f"{view['sessionId']}  {status}  {role} {name}  {until}"
+
+    def current(self, verb: str) -> str | None:
+        """The session `verb` acts on when no id is given (None: none that fits)."""
+        me = self.me.user_id if self.me else None
+        views = list(self.sessions.values())
+        if verb == "stop":
+            candidates = [v for v in views if v.get("status") == "active"]
+            candidates = candidates or [
+                v for v in views if v.get("status") == "pending" and v.get("userA") == me
+            ]
+        else:  # accept / reject answer an invite to me
+            candidates = [v for v in views if v.get("status") == "pending" and v.get("userB") == me]
+        return str(candidates[-1]["sessionId"]) if candidates else None
+
+    def expand(self, given: str) -> str | list[str] | None:
+        """The known id `given` is, or is the start of; a list when several match."""
+        prefix = given.rstrip("…").lower()
+        matches = [s for s in self.sessions if s.lower().startswith(prefix)]
+        if prefix in matches or len(matches) == 1:
+            return prefix if prefix in matches else matches[0]
+        return matches or None
+
+    async def refresh_sessions(self, timeout_s: float = 5.0) -> None:
+        """Ask the server for `state` and wait for the answer (it updates `sessions`)."""
+        assert self.sock is not None
+        self._state_requests += 1
+        request_id = f"duelctl-state-{self._state_requests}"
+        body = {"action": "state", "requestId": request_id}
+        await self.send_text(json.dumps(body, separators=(",", ":")))
+        await self.sock.wait_for(
+            lambda f: f.type == "state" and (f.data or {}).get("requestId") == request_id,
+            timeout_s,
+        )
+
+    async def session_for(self, verb: str, given: str | None) -> str | None:
+        """The session id to send for `verb`, or None after saying why there is none."""
+        if given is not None:
+            found = self.expand(given)
+            if found is None:  # perhaps a session this connection has not heard of yet
+                await self.refresh_sessions()
+                found = self.expand(given)
+            if isinstance(found, list):
+                console.warn(f"{given!r} matches several sessions: {', '.join(found)}")
+                return None
+            return found or given.rstrip("…")  # unknown here: the server will say
+        chosen = self.current(verb)
+        if chosen is None:
+            await self.refresh_sessions()
+            chosen = self.current(verb)
+        if chosen is None:
+            what = "active duel or invite of yours" if verb == "stop" else "invite to you"
+            console.warn(f"no {what} to {verb}; `state` lists your sessions")
+        return chosen
 
     # -- outgoing ---------------------------------------------------------------------------
 
@@ -156,9 +268,8 @@ class Interactive:
                 return True
             body = {"action": "invite", "to": await self.resolve_user(plain[0])}
         elif verb in ("accept", "reject", "stop"):
-            session = plain[0] if plain else self.session
+            session = await self.session_for(verb, plain[0] if plain else None)
             if session is None:
-                console.warn("no session yet: wait for an invite, or give its id")
                 return True
             if verb == "stop":
                 body = {"action": "stop", "sessionId": session}

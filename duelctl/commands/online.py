@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
-from typing import Any
-
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from duelctl.client.auth import CognitoTokens
-from duelctl.client.http import fetch_online
+from duelctl.client.http import get_online
 from duelctl.errors import UsageError
 from duelctl.targets import resolve_target
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 DEFAULT_LOCAL_OBSERVER = "duelctl"  # a local user that asks; it is never listed itself
 
@@ -20,6 +20,8 @@ DEFAULT_LOCAL_OBSERVER = "duelctl"  # a local user that asks; it is never listed
 def run_online(
     *, target: str, as_user: str | None, password: str | None, endpoints: Path | None
 ) -> list[dict[str, Any]]:
+    """GET /online as `as_user` (else DUELCTL_USER, else a local observer that is never
+    listed); a stage needs to be told who asks."""
     resolved = resolve_target(target, endpoints)
     user = as_user or os.environ.get("DUELCTL_USER")
     if not user:
@@ -29,10 +31,13 @@ def run_online(
             )
         user = DEFAULT_LOCAL_OBSERVER
     token = CognitoTokens(resolved.endpoints, password=password).token(user)
-    return asyncio.run(fetch_online(resolved.endpoints.http_url, token))
+    return get_online(resolved.endpoints.http_url, token)
 
 
 def online_table(users: list[dict[str, Any]]) -> Table:
+    """The users as a table: name, status (coloured), user id."""
+    from rich.table import Table
+
     table = Table(title=f"{len(users)} online", title_justify="left")
     table.add_column("username", style="bold")
     table.add_column("status")

@@ -3,7 +3,12 @@
 Shutdown is one path (style.md §9): the signal handler only sets an event; the main
 task then removes the endpoints file (so no client finds a dying stack) and leaves
 the Emulator context, which closes sockets, drains invocations and stops moto.
-A second signal cancels the graceful shutdown.
+A second signal cancels the graceful shutdown. A signal while the stack is still
+starting cancels the start at once (the Emulator context undoes what had started).
+
+Exit status (README, "Output and errors"): Ctrl-C (SIGINT) is 130, as for every
+interrupted command, whether it came while starting or after; SIGTERM, how a
+supervisor or a test harness stops a server, is 0 after a clean shutdown.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +26,13 @@ from rich.table import Table
 
 from duelctl import console
 from duelctl.errors import EXIT_INTERRUPTED, StackStartError
-from duelctl.logview import emulator_logs
-from duelctl.stack import load_template_checked, parse_overrides_checked, start_error
+from duelctl.logview import authorizer_functions, emulator_logs
+from duelctl.stack import (
+    check_ports_free,
+    load_template_checked,
+    parse_overrides_checked,
+    start_error,
+)
 from duelctl.targets import (
     LOCAL,
     default_template,
@@ -35,19 +46,42 @@ from emulator.endpoints import Endpoints
 
 
 def endpoints_panel(
-    endpoints: Endpoints, parameters: dict[str, str], template: Path, file: Path
+    endpoints: Endpoints,
+    parameters: dict[str, str],
+    template: Path,
+    file: Path,
+    app_rows: Sequence[tuple[str, str]] = (),
 ) -> Panel:
-    """The endpoints as people read them, with the next commands to try."""
+    """The endpoints as people read them, with the next commands to try.
+
+    `app_rows` are the app's own parts the endpoints file has no key for (REST APIs,
+    schedules; see `app_rows`), shown after the @connections row.
+    """
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
     duel_backend = bool(endpoints.sessions_table and endpoints.user_pool_id)
+    virtual = endpoints.clock == "virtual"
     tables = [t for t in (endpoints.connections_table, endpoints.sessions_table) if t]
     rows = [
-        ("Web client", f"{endpoints.http_url}/" if duel_backend else None),
+        (
+            "Web client",
+            (
+                f"{endpoints.http_url}/"
+                + (
+                    "  [yellow](not for virtual stacks: its countdowns follow your "
+                    "computer's clock)[/]"
+                    if virtual
+                    else ""
+                )
+            )
+            if duel_backend
+            else None,
+        ),
         ("WebSocket", endpoints.websocket_url + ("?token=<JWT>" if duel_backend else "")),
         ("HTTP API", f"{endpoints.http_url}/online" if duel_backend else endpoints.http_url),
         ("@connections", endpoints.management_url),
+        *app_rows,
         ("AWS (moto)", endpoints.aws_endpoint_url),
         (
             "User pool",
@@ -57,6 +91,10 @@ def endpoints_panel(
         ),
         ("Tables", ", ".join(tables) or None),
         ("Parameters", " ".join(f"{k}={v}" for k, v in parameters.items()) or None),
+        (
+            "Clock",
+            f"virtual  {endpoints.clock_url}  (duelctl clock advance 90s)" if virtual else None,
+        ),
         ("Template", str(template)),
         ("Endpoints file", str(file)),
     ]
@@ -65,10 +103,70 @@ def endpoints_panel(
             grid.add_row(key, value)
     if duel_backend:
         grid.add_row("", "")
-        grid.add_row("Try", "duelctl token alice")
-        grid.add_row("", "duelctl connect alice   (and bob in another terminal)")
-        grid.add_row("", "duelctl simulate alice bob --scenario all")
+        for index, line in enumerate(try_lines(parameters, virtual_clock=virtual)):
+            grid.add_row("Try" if index == 0 else "", line)
     return Panel(grid, title="duelctl local stack", title_align="left", border_style="green")
+
+
+# `simulate`/`run` refuse a `wait until` longer than this by default (cli.py --max-wait).
+DEFAULT_MAX_WAIT_S = 60.0
+
+
+def longest_wait_s(parameters: Mapping[str, str]) -> float | None:
+    """The longest a built-in scenario waits on this stack's timers, None if unknown.
+
+    `no-response` waits out InviteTimeoutSeconds; `timeout` waits StartLeadSeconds
+    plus DuelSeconds (duelctl/scenario/builtin.py).
+    """
+    try:
+        invite = float(parameters["InviteTimeoutSeconds"])
+        duel = float(parameters["DuelSeconds"]) + float(parameters.get("StartLeadSeconds", 0))
+    except (KeyError, ValueError):
+        return None
+    return max(invite, duel)
+
+
+def try_lines(parameters: Mapping[str, str], *, virtual_clock: bool = False) -> list[str]:
+    """The commands the panel suggests: only those that work on this stack.
+
+    Every built-in scenario (`--scenario all`) fits only when the stack's timers are
+    short enough for `--max-wait`, or time runs on a virtual clock; with the template's
+    defaults (10-minute duels) the timer scenarios would fail, so the panel suggests the
+    default scenario here and every scenario on an embedded stack of their own.
+    """
+    lines = [
+        "duelctl token alice",
+        "duelctl connect alice   (and bob in another terminal)",
+    ]
+    longest = longest_wait_s(parameters)
+    if virtual_clock or (longest is not None and longest <= DEFAULT_MAX_WAIT_S):
+        lines.append("duelctl simulate alice bob --scenario all")
+    else:
+        lines.append("duelctl simulate alice bob")
+        lines.append("duelctl simulate alice bob --scenario all --embedded   (short timers)")
+    return lines
+
+
+def app_rows(emu: Any) -> list[tuple[str, str]]:
+    """Panel rows for a running Emulator's REST APIs and schedules (next firing, in UTC)."""
+    import time
+
+    rows: list[tuple[str, str]] = []
+    for index, api in enumerate(emu.template.rest_apis):
+        url = f"{emu.endpoints.http_url}/{api.stage}"
+        rows.append(("REST API" if index == 0 else "", f"{url}  ({api.logical_id})"))
+    firings = emu.scheduler.next_firings() if emu.scheduler is not None else []
+    for index, (schedule, next_at) in enumerate(firings):
+        when = (
+            time.strftime("next %H:%M:%S UTC", time.gmtime(next_at))
+            if next_at is not None
+            else ("disabled" if not schedule.enabled else "no further firing")
+        )
+        key = "Schedules" if index == 0 else ""
+        rows.append((key, f"{schedule.name}  {schedule.expression}  {when}"))
+    if firings:
+        rows.append(("", "fire one now: duelctl schedule fire NAME"))
+    return rows
 
 
 def web_client_dir() -> Path | None:
@@ -85,41 +183,66 @@ async def serve(
     http_port: int,
     reload: bool,
     static_dir: Path | None = None,
-) -> None:
-    """Run the stack until a signal; write and remove the endpoints file around it."""
+    clock: str = "real",
+) -> int:
+    """Run the stack until a signal; write and remove the endpoints file around it.
+
+    Returns the exit status for the signal that stopped it (130 for Ctrl-C, 0 for
+    SIGTERM); raises Interrupted when a signal cut the start or the drain short.
+    """
     from emulator.runtime import Emulator, EmulatorOptions
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     main_task = asyncio.current_task()
-    signals = 0
+    signals: list[signal.Signals] = []
+    started = False
 
-    def on_signal() -> None:
-        nonlocal signals
-        signals += 1
-        if signals == 1:
+    def on_signal(sig: signal.Signals) -> None:
+        signals.append(sig)
+        if len(signals) == 1 and started:
             stop.set()
-        elif main_task is not None:  # a second Ctrl-C: stop waiting for the drain
+        elif main_task is not None:  # still starting, or a second Ctrl-C: stop now
             main_task.cancel()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
-    options = EmulatorOptions(port=port, http_port=http_port, reload=reload, static_dir=static_dir)
+        loop.add_signal_handler(sig, on_signal, sig)
+    options = EmulatorOptions(
+        port=port, http_port=http_port, reload=reload, static_dir=static_dir, clock=clock
+    )
     parameters = {str(k): str(v) for k, v in template.parameters.items()}
-    async with contextlib.AsyncExitStack() as stack:
-        try:
-            emu = await stack.enter_async_context(Emulator(template, options=options))
-        except OSError as exc:
-            raise start_error(exc, port) from None
-        path = write_local_endpoints(emu.endpoints, parameters, template_path)
-        try:
-            console.out.print(endpoints_panel(emu.endpoints, parameters, template_path, path))
-            console.info("streaming invocation logs; Ctrl-C stops the stack")
-            await stop.wait()
-            console.info("shutting down ...")
-        finally:
-            remove_local_endpoints(path)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                emu = await stack.enter_async_context(Emulator(template, options=options))
+            except OSError as exc:
+                raise start_error(exc, {"--port": port, "--http-port": http_port}) from None
+            started = True
+            path = write_local_endpoints(emu.endpoints, parameters, template_path)
+            try:
+                console.out.print(
+                    endpoints_panel(emu.endpoints, parameters, template_path, path, app_rows(emu))
+                )
+                console.info("streaming invocation logs; Ctrl-C stops the stack")
+                await stop.wait()
+                console.info("shutting down ...")
+            finally:
+                remove_local_endpoints(path)
+    except asyncio.CancelledError:
+        if not signals:
+            raise
+        raise Interrupted(started=started, by=signals[0]) from None
     console.info("stopped")
+    return EXIT_INTERRUPTED if signals and signals[0] == signal.SIGINT else 0
+
+
+class Interrupted(Exception):
+    """A signal cut the start (or the graceful shutdown) short."""
+
+    def __init__(self, *, started: bool, by: signal.Signals) -> None:
+        super().__init__("interrupted")
+        self.started = started
+        self.by = by
 
 
 def run_up(
@@ -130,6 +253,7 @@ def run_up(
     template: Path | None,
     reload: bool,
     verbose: int,
+    clock: str = "real",
 ) -> int:
     """Load the template, refuse a second stack in this directory, serve until stopped."""
     if local_stack_running():
@@ -138,12 +262,18 @@ def run_up(
         raise StackStartError(
             f"a local stack already runs here (pid {pid}, {existing}); stop it first"
         )
+    check_ports_free({"--port": port, "--http-port": http_port})  # before seconds of start-up
     template_path = (template or default_template()).resolve()
     parsed = parse_overrides_checked(overrides) if overrides else {}
     loaded = load_template_checked(template_path, parsed)
-    with emulator_logs(console.err, level=logging.INFO, frames=verbose > 0):
+    with emulator_logs(
+        console.err,
+        level=logging.INFO,
+        frames=verbose > 0,
+        authorizers=authorizer_functions(loaded),
+    ):
         try:
-            asyncio.run(
+            return asyncio.run(
                 serve(
                     loaded,
                     template_path,
@@ -151,9 +281,12 @@ def run_up(
                     http_port=http_port,
                     reload=reload,
                     static_dir=web_client_dir(),
+                    clock=clock,
                 )
             )
-        except asyncio.CancelledError:
-            console.warn("forced shutdown")
-            return EXIT_INTERRUPTED
-    return 0
+        except Interrupted as exc:
+            if exc.started:
+                console.warn("forced shutdown")
+            else:
+                console.err.print("[yellow]interrupted while starting; nothing left running[/]")
+            return EXIT_INTERRUPTED if exc.by == signal.SIGINT else 0

@@ -12,6 +12,7 @@ errors (style.md §7); code that expects a specific AWS error code catches it it
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,6 +46,27 @@ SETUP_HINT = (
 )
 
 
+# The last HTTP answer a deploy client received, (operation, status, body start): when
+# botocore cannot parse an answer (a proxy's or a broken endpoint's plain-text 500), its
+# exception carries no status, and the error line must still say what the service said.
+_last_answer: contextvars.ContextVar[tuple[str, int, bytes] | None] = contextvars.ContextVar(
+    "duelctl_deploy_last_answer", default=None
+)
+
+
+def _remember_answer(operation_model: Any = None, response_dict: Any = None, **_: Any) -> None:
+    """botocore `before-parse` hook: note the raw answer before parsing it."""
+    if isinstance(response_dict, dict):
+        body = response_dict.get("body")
+        _last_answer.set(
+            (
+                str(getattr(operation_model, "name", "")),
+                int(response_dict.get("status_code") or 0),
+                body[:200] if isinstance(body, bytes) else b"",
+            )
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Aws:
     """An authenticated session: who the caller is, and where the stack goes."""
@@ -64,7 +86,9 @@ class Aws:
             read_timeout=60,
             user_agent_extra="duelctl-deploy",
         )
-        return self.session.client(service, region_name=self.region, config=config)
+        client = self.session.client(service, region_name=self.region, config=config)
+        client.meta.events.register("before-parse", _remember_answer)
+        return client
 
 
 def error_code(exc: BaseException) -> str:
@@ -132,7 +156,9 @@ def aws_errors(action: str) -> Iterator[None]:
         NoRegionError,
         PartialCredentialsError,
     )
+    from botocore.parsers import ResponseParserError
 
+    _last_answer.set(None)
     try:
         yield
     except (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError) as exc:
@@ -157,3 +183,18 @@ def aws_errors(action: str) -> Iterator[None]:
         if "token" in type(exc).__name__.lower() or "sso" in type(exc).__name__.lower():
             raise CredentialsError(f"AWS credentials unusable ({exc}); {SETUP_HINT}") from None
         raise DeployError(f"{action} failed: {exc}") from None
+    except ResponseParserError:
+        raise DeployError(f"{action} failed: {_unparsable_answer()}") from None
+
+
+def _unparsable_answer() -> str:
+    """What the service answered when botocore could not read it as an AWS answer."""
+    answer = _last_answer.get()
+    if answer is None:
+        return "the service's answer was not an AWS response"
+    operation, status, body = answer
+    text = " ".join(body.decode("utf-8", "replace").split())
+    return (
+        f"{operation} got HTTP {status} with a body that is not an AWS response "
+        f"({text[:120]!r}); the service or something in front of it failed, try again later"
+    )

@@ -24,6 +24,7 @@ from duelctl.deploy.stack import NoChanges, Poll
 from duelctl.deploy.template import (
     TEMPLATE_BODY_LIMIT,
     CodeBundle,
+    check_queue_names,
     code_bundles,
     load_document,
     stage_parameters,
@@ -116,8 +117,8 @@ def _package(
 ) -> str:
     """Build, upload and return the s3:// URI of one code zip."""
     deps: Path | None = None
-    if options.vendor_dependencies and bundle.platform.python_version is not None:
-        requirements = package.requirements_for(bundle.source)
+    requirements = package.requirements_for(bundle.source)
+    if options.vendor_dependencies and bundle.platform.python_version is not None and requirements:
         deps, cached = package.vendor_dependencies(
             requirements, bundle.platform, options.cwd / BUILD_DIR / "deps", pip=pip
         )
@@ -183,6 +184,7 @@ def run_deploy(
             "a managed one (duelctl-artifacts-ACCOUNT-REGION)"
         )
     document = load_document(options.template)
+    check_queue_names(document, name, options.stage)
     parameters = stage_parameters(document, options.stage, options.parameter_overrides)
     bundles = code_bundles(document, options.template.parent)
 

@@ -11,7 +11,9 @@ extra fields. Byte caches (`__pycache__`, `*.pyc`) are left out: they hold times
 and Lambda compiles on import anyway.
 
 Dependencies Lambda's Python runtime lacks (the runtime ships boto3, not PyJWT or
-cryptography) are vendored with pip for Lambda's platform, not this machine's:
+cryptography) are listed, pinned, in the code directory's `requirements.txt`
+(`lambdas/requirements.txt`, the file `sam build` reads too), and vendored with pip for
+Lambda's platform, not this machine's:
 `--platform manylinux2014_<arch> --only-binary=:all: --python-version <runtime>`. That
 step reaches PyPI, so its result is cached under `.duelctl/build/deps/<key>/`, keyed by
 the requirements and the target platform.
@@ -20,7 +22,6 @@ the requirements and the target platform.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import io
 import json
 import os
@@ -46,10 +47,6 @@ EXCLUDED_FILES = frozenset({".DS_Store", REQUIREMENTS_RECORD})
 # pip --target writes console scripts with this machine's interpreter in the shebang.
 EXCLUDED_DEP_DIRS = frozenset({"bin"})
 
-# What lambdas/ imports that Lambda's Python runtime does not provide (boto3 it does).
-# Pinned to the versions installed here, the ones the local emulator runs the handlers
-# with, so the deployed code runs what was tested.
-RUNTIME_DEPENDENCIES = ("PyJWT", "cryptography")
 REQUIREMENTS_FILE = "requirements.txt"
 CACHE_VERSION = "1"
 
@@ -144,23 +141,16 @@ def build_zip(source: Path, deps: Path | None = None) -> CodeZip:
 
 
 def requirements_for(source: Path) -> list[str]:
-    """The code's runtime requirements: its requirements.txt, else the pinned defaults."""
+    """The code's runtime requirements: the lines of its requirements.txt, else none.
+
+    The file is the one list (tests/lambdas/test_requirements.py holds it to the
+    handlers' imports); without it nothing is vendored, as with `sam build`.
+    """
     file = source / REQUIREMENTS_FILE
-    if file.is_file():
-        lines = (line.split("#", 1)[0].strip() for line in file.read_text().splitlines())
-        return [line for line in lines if line]
-    return default_requirements()
-
-
-def default_requirements() -> list[str]:
-    """RUNTIME_DEPENDENCIES pinned to the versions installed in this environment."""
-    pins = []
-    for dist in RUNTIME_DEPENDENCIES:
-        try:
-            pins.append(f"{dist}=={importlib.metadata.version(dist)}")
-        except importlib.metadata.PackageNotFoundError:
-            pins.append(dist)
-    return pins
+    if not file.is_file():
+        return []
+    lines = (line.split("#", 1)[0].strip() for line in file.read_text().splitlines())
+    return [line for line in lines if line]
 
 
 def pip_command(requirements: Sequence[str], platform: Platform, target: Path) -> list[str]:

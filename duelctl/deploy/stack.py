@@ -139,6 +139,12 @@ def endpoints_from_outputs(
 ) -> Endpoints:
     """The endpoints file of a deployed stage, from the stack's Outputs."""
     values = {str(o.get("OutputKey")): str(o.get("OutputValue", "")) for o in outputs}
+    if not values:
+        raise DeployError(
+            "CloudFormation returned no Outputs for the stack (DescribeStacks); the "
+            "endpoints file needs "
+            f"{', '.join(REQUIRED_OUTPUTS)}: check the stack's Outputs tab in the console"
+        )
     missing = [key for key in REQUIRED_OUTPUTS if not values.get(key)]
     if missing:
         raise DeployError(

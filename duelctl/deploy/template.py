@@ -21,6 +21,7 @@ from typing import Any
 
 from duelctl.deploy.errors import DeployTemplateError
 from duelctl.deploy.package import Platform
+from duelctl.errors import UsageError
 
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
@@ -172,6 +173,38 @@ def stage_parameters(
     except TemplateError as exc:
         raise DeployTemplateError(str(exc)) from None
     return {name: parameter.value for name, parameter in resolved.items()}
+
+
+# AWS: an SQS queue name is 1-80 characters, `.fifo` included (SQS API reference,
+# CreateQueue QueueName).
+MAX_QUEUE_NAME = 80
+_STACK_NAME = "${AWS::StackName}"
+
+
+def check_queue_names(document: dict[str, Any], stack: str, stage: str) -> None:
+    """Refuse a stage whose stack name would make a QueueName longer than SQS allows.
+
+    Names of the form `!Sub "${AWS::StackName}-suffix"` are resolved here, so a long
+    stage is one line before any AWS call, not a rollback minutes into the deploy.
+    """
+    longest: tuple[int, str] | None = None
+    for logical_id, resource in (document.get("Resources") or {}).items():
+        if not isinstance(resource, dict) or resource.get("Type") != "AWS::SQS::Queue":
+            continue
+        name = (resource.get("Properties") or {}).get("QueueName")
+        text = name.get("Fn::Sub") if isinstance(name, dict) else name
+        if not isinstance(text, str) or "${" in text.replace(_STACK_NAME, ""):
+            continue
+        resolved = text.replace(_STACK_NAME, stack)
+        if len(resolved) > MAX_QUEUE_NAME and (longest is None or len(resolved) > longest[0]):
+            longest = (len(resolved), logical_id)
+    if longest is not None:
+        room = MAX_QUEUE_NAME - (longest[0] - len(stage))
+        raise UsageError(
+            f"stage name too long ({len(stage)} characters): queue {longest[1]} would be "
+            f"named with {longest[0]} characters and SQS allows {MAX_QUEUE_NAME}; use a "
+            f"stage of at most {room} characters"
+        )
 
 
 def template_json(document: dict[str, Any]) -> str:

@@ -1,9 +1,12 @@
 """The scenarios `duelctl simulate` plays, written in the same format as `duelctl run` files.
 
 One engine runs both; `simulate ALICE BOB` maps the roles alice and bob to the given
-users. Expectations avoid values that depend on the stack's parameters, so they also
-hold against a `duelctl up` with default timers (only `timeout` and `no-response`
-then take as long as those timers say; the runner refuses waits over --max-wait).
+users. They name no parameters and their expectations avoid values that depend on them,
+so they hold against any stack: an embedded one gets compressed timers on a real clock
+and the template's own on a virtual one, and a `duelctl up --clock virtual` stack with
+default timers plays `timeout` and `no-response` in moments. On a real-clock stack with
+long timers those two take as long as the timers say (the runner refuses waits over
+--max-wait); a run that fails ends the sessions it opened, so later runs start clean.
 """
 
 from __future__ import annotations
@@ -11,8 +14,7 @@ from __future__ import annotations
 from duelctl.scenario.model import Scenario
 from duelctl.scenario.parse import parse_scenarios
 
-PARAMETERS = """\
-parameters: {InviteTimeoutSeconds: 3, DuelSeconds: 5, StartLeadSeconds: 1}
+USERS = """\
 users: [alice, bob]
 """
 
@@ -32,7 +34,7 @@ BUILTIN: dict[str, str] = {
     "accept-stop": f"""\
 name: accept-stop
 description: alice invites bob, bob accepts, both get the same start, alice stops the duel.
-{PARAMETERS}steps:
+{USERS}steps:
 {INVITE}{START}  - alice: stop
   - expect alice, bob: stop by=$alice sessionId=$session
   - alice: stop
@@ -41,7 +43,7 @@ description: alice invites bob, bob accepts, both get the same start, alice stop
     "reject": f"""\
 name: reject
 description: alice invites bob and bob declines.
-{PARAMETERS}steps:
+{USERS}steps:
 {INVITE}  - bob: reject
   - expect alice, bob: rejected by=$bob sessionId=$sent.sessionId
   - bob: accept
@@ -50,7 +52,7 @@ description: alice invites bob and bob declines.
     "no-response": f"""\
 name: no-response
 description: alice invites bob, nobody answers, the invite expires for both.
-{PARAMETERS}steps:
+{USERS}steps:
 {INVITE}  - wait until expiresAt
   - expect alice, bob: no_response sessionId=$sent.sessionId within 10s
   - bob: accept
@@ -59,7 +61,7 @@ description: alice invites bob, nobody answers, the invite expires for both.
     "timeout": f"""\
 name: timeout
 description: the duel runs its full time and both get timeout at endsAt.
-{PARAMETERS}steps:
+{USERS}steps:
 {INVITE}{START}  - wait until endsAt
   - expect alice, bob: timeout sessionId=$sent.sessionId within 10s
   - alice: stop
@@ -70,7 +72,7 @@ name: disconnect
 description: >-
   alice drops during the duel; that ends nothing: she reconnects, resumes with state,
   and stops the duel.
-{PARAMETERS}steps:
+{USERS}steps:
 {INVITE}{START}  - disconnect alice
   - expect nothing for bob within 500ms
   - connect alice
@@ -83,7 +85,7 @@ description: >-
     "withdraw": f"""\
 name: withdraw
 description: alice withdraws her invite before bob answers.
-{PARAMETERS}steps:
+{USERS}steps:
 {INVITE}  - alice: stop
   - expect alice, bob: stop by=$alice sessionId=$sent.sessionId
   - bob: accept

@@ -31,6 +31,7 @@ ERROR_CODES = (
 ACTIONS = ("invite", "accept", "reject", "stop", "ping", "state", "send")
 TOKEN_MODES = ("valid", "none", "garbage", "forged")
 TIME_FIELDS = ("startAt", "endsAt", "expiresAt", "expireAt")
+CLOCKS = ("real", "virtual")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +139,7 @@ class Scenario:
     steps: tuple[Step, ...]
     timeout: float = 5.0  # default `within`
     tags: tuple[str, ...] = field(default=())
+    clock: str | None = None  # `clock: virtual|real` at the top; None: whatever the run uses
 
     @property
     def all_users(self) -> tuple[str, ...]:

@@ -19,6 +19,7 @@ import yaml
 from duelctl.errors import ScenarioFileError, UsageError
 from duelctl.scenario.model import (
     ACTIONS,
+    CLOCKS,
     ERROR_CODES,
     FRAME_TYPES,
     TIME_FIELDS,
@@ -36,7 +37,17 @@ from duelctl.scenario.model import (
     Where,
 )
 
-TOP_KEYS = ("name", "description", "parameters", "timeout", "users", "offline", "steps", "tags")
+TOP_KEYS = (
+    "name",
+    "description",
+    "parameters",
+    "clock",
+    "timeout",
+    "users",
+    "offline",
+    "steps",
+    "tags",
+)
 _USER = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 _CONN = re.compile(r"^([A-Za-z][A-Za-z0-9_.-]*)(#[A-Za-z0-9_-]+)?$")
 _PARAM = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
@@ -222,6 +233,11 @@ class _ScenarioParser:
         )
         if "parameters" in fields:
             self.parameters = self.params(fields["parameters"])
+        clock: str | None = None
+        if "clock" in fields:
+            clock = self.scalar(fields["clock"], "`clock`").strip()
+            if clock not in CLOCKS:
+                raise self.error(fields["clock"], "`clock` is `real` or `virtual`")
         if "timeout" in fields:
             self.timeout = self.duration(
                 fields["timeout"], self.scalar(fields["timeout"], "`timeout`")
@@ -252,6 +268,7 @@ class _ScenarioParser:
             steps=steps,
             timeout=self.timeout,
             tags=tags,
+            clock=clock,
         )
 
     def params(self, node: yaml.Node) -> dict[str, str]:
@@ -605,8 +622,10 @@ class _ScenarioParser:
             if path:
                 raise self.error(line, "$session is the latest session id; it has no fields")
         elif name == "params":
-            if len(path) != 1 or path[0] not in self.parameters:
-                raise self.error(line, f"{token!r}: name one of this scenario's parameters")
+            # A parameter the scenario does not set is the stack's (template default
+            # or --parameter-overrides), looked up when the step runs.
+            if len(path) != 1 or not _PARAM.match(path[0]):
+                raise self.error(line, f"{token!r}: use $params.NAME with a template parameter")
         elif name in self.captures:
             pass
         else:

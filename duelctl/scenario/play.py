@@ -1,7 +1,13 @@
 """Run parsed scenarios against the right stack: running, or embedded per parameter set.
 
 Shared by `duelctl run` and `duelctl simulate`. Scenarios run one after another; with
-an embedded stack, scenarios that want the same parameters share one stack.
+an embedded stack, scenarios that want the same parameters and clock share one stack.
+
+The clock (README, "Virtual time"): an embedded stack runs virtual time when `--clock
+virtual` is given or the scenario says `clock: virtual`; it then keeps the template's
+own timers (60 s invites, 10 min duels) unless the scenario names others, because a
+wait costs nothing there. A real-clock embedded stack gets compressed timers. A running
+stack's clock is the one `duelctl up --clock` chose; `--clock` must agree with it.
 """
 
 from __future__ import annotations
@@ -14,9 +20,17 @@ from pathlib import Path
 
 from duelctl import console
 from duelctl.client.auth import CognitoTokens
+from duelctl.errors import UsageError
+from duelctl.scenario.clock import RealTime, StackTime, VirtualTime
 from duelctl.scenario.engine import Result, ScenarioRunner, parameter_notes
 from duelctl.scenario.model import Scenario
-from duelctl.stack import FAST_PARAMETERS, embedded_stack, running_target, wants_embedded
+from duelctl.stack import (
+    FAST_PARAMETERS,
+    check_scenario_parameters,
+    embedded_stack,
+    running_target,
+    wants_embedded,
+)
 from duelctl.targets import Target
 
 UserMap = Callable[[Scenario], Mapping[str, str]]
@@ -37,11 +51,33 @@ class PlayOptions:
     password: str | None = None
     max_wait_s: float = 60.0
     verbose: bool = False
+    clock: str | None = None  # "real" | "virtual"; None: the scenario's, else real
 
 
-def embedded_parameters(scenario: Scenario) -> dict[str, str]:
-    """What an embedded stack for `scenario` runs with: fast timers, then its own."""
+def embedded_clock(scenario: Scenario, options: PlayOptions) -> str:
+    """The clock of an embedded stack for `scenario`: --clock, else its `clock:`, else real."""
+    return options.clock or scenario.clock or "real"
+
+
+def embedded_parameters(scenario: Scenario, clock: str = "real") -> dict[str, str]:
+    """What an embedded stack for `scenario` runs with: its own parameters over fast
+    timers on a real clock, over the template's defaults on a virtual one."""
+    if clock == "virtual":
+        return dict(scenario.parameters)
     return {**FAST_PARAMETERS, **scenario.parameters}
+
+
+def target_clock(target: Target) -> str:
+    """The clock a stack runs on, from its endpoints file (deployed stages: real)."""
+    return target.endpoints.clock or "real"
+
+
+def stack_time(target: Target) -> StackTime:
+    """How a run against `target` waits: on its virtual clock's control API, or for real."""
+    url = target.endpoints.clock_url
+    if target_clock(target) == "virtual" and url:
+        return VirtualTime(url)
+    return RealTime()
 
 
 async def play(
@@ -54,19 +90,25 @@ async def play(
 ) -> list[Result]:
     """Play `scenarios` in order against `target`; call `on_result` after each."""
     tokens = CognitoTokens(target.endpoints, password=options.password)
+    clock = stack_time(target)
+    await clock.start()
     results = []
-    for scenario in scenarios:
-        runner = ScenarioRunner(
-            scenario,
-            target.endpoints,
-            tokens,
-            usernames=users(scenario),
-            stack_parameters=target.parameters,
-            max_wait_s=options.max_wait_s,
-        )
-        result = await runner.run()
-        on_result(result)
-        results.append(result)
+    try:
+        for scenario in scenarios:
+            runner = ScenarioRunner(
+                scenario,
+                target.endpoints,
+                tokens,
+                usernames=users(scenario),
+                stack_parameters=target.parameters,
+                max_wait_s=options.max_wait_s,
+                stack_time=clock,
+            )
+            result = await runner.run()
+            on_result(result)
+            results.append(result)
+    finally:
+        await clock.close()
     return results
 
 
@@ -79,22 +121,41 @@ def play_all(
 ) -> list[Result]:
     """Choose the stack(s) and play every scenario; results come back in input order."""
     if wants_embedded(options.target, options.endpoints_file, options.embedded):
-        groups: dict[tuple[tuple[str, str], ...], list[Scenario]] = {}
+        check_scenario_parameters(scenarios, options.template)  # blame the scenario's line
+        groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[Scenario]] = {}
         for scenario in scenarios:
-            key = tuple(sorted(embedded_parameters(scenario).items()))
+            clock = embedded_clock(scenario, options)
+            key = (clock, tuple(sorted(embedded_parameters(scenario, clock).items())))
             groups.setdefault(key, []).append(scenario)
         by_scenario: dict[int, Result] = {}
-        for key, group in groups.items():
-            with embedded_stack(dict(key), options.template, verbose=options.verbose) as target:
+        for (clock, params), group in groups.items():
+            with embedded_stack(
+                dict(params), options.template, verbose=options.verbose, clock=clock
+            ) as target:
                 for result in asyncio.run(
                     play(group, target, users=users, options=options, on_result=on_result)
                 ):
                     by_scenario[id(result.scenario)] = result
         return [by_scenario[id(s)] for s in scenarios]
     target = running_target(options.target, options.endpoints_file)
+    running = target_clock(target)
+    if options.clock is not None and options.clock != running:
+        raise UsageError(
+            f"--clock {options.clock}: the {target.name} stack runs on the {running} clock "
+            + (
+                "(start it with `duelctl up --clock virtual`, or use --embedded)"
+                if options.clock == "virtual"
+                else "(use --embedded for a real-clock stack)"
+            )
+        )
     warned: set[str] = set()
     for scenario in scenarios:
-        for note in parameter_notes(scenario, target.parameters):
+        notes = parameter_notes(scenario, target.parameters)
+        if scenario.clock is not None and scenario.clock != running:
+            notes.append(
+                f"the stack runs on the {running} clock, this scenario wants {scenario.clock}"
+            )
+        for note in notes:
             if note not in warned:
                 warned.add(note)
                 console.warn(f"{note} ({scenario.name}); timings may not match")

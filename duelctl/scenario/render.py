@@ -116,6 +116,8 @@ def verdict_line(result: Result) -> str:
     users = ", ".join(f"{k}={v}" for k, v in result.users.items() if k != v)
     suffix = f"  [dim]({escape(users)})[/]" if users else ""
     seconds = f"{result.duration_s:.2f}s"
+    if result.clock == "virtual":
+        seconds += f" virtual in {result.wall_s:.2f}s"
     if result.passed:
         steps = len(result.scenario.steps)
         return (
@@ -149,4 +151,7 @@ def render_summary(console: Console, results: Sequence[Result]) -> None:
     failed = len(results) - passed
     total = sum(r.duration_s for r in results)
     colour = "green" if failed == 0 else "red"
-    console.print(f"[bold {colour}]{passed} passed, {failed} failed[/] [dim]in {total:.2f}s[/]")
+    took = f"in {total:.2f}s"
+    if any(r.clock == "virtual" for r in results):
+        took = f"in {total:.2f}s of stack time, {sum(r.wall_s for r in results):.2f}s real"
+    console.print(f"[bold {colour}]{passed} passed, {failed} failed[/] [dim]{took}[/]")

@@ -563,7 +563,9 @@ def route_key_of(api: WebSocketApi, text: str) -> str | None:
     """
     try:
         body = json.loads(text, parse_constant=_reject_constant)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # Nested too deeply for Python's decoder: a body AWS cannot select a route from
+        # goes to $default like non-JSON (aws-fidelity §2), never crashing the task.
         return None
     if not isinstance(body, dict):
         return None
@@ -701,9 +703,14 @@ class Invoke:
 
 @dataclass(frozen=True, slots=True)
 class Accept:
-    """Complete the upgrade (101); the connection exists from now on."""
+    """Complete the upgrade (101); the connection exists from now on.
+
+    `subprotocol` is the `Sec-WebSocket-Protocol` the 101 carries: only what the
+    `$connect` integration's response returned, never chosen by the gateway.
+    """
 
     connection: Connection
+    subprotocol: str | None = None
 
 
 Step = Refuse | Invoke | Accept
@@ -840,6 +847,32 @@ def connect_verdict(invocation: Invocation) -> Refuse | None:
     return Refuse(status, body if isinstance(body, str) else "", f"$connect returned {status}")
 
 
+def connect_subprotocol(invocation: Invocation) -> str | None:
+    """The `Sec-WebSocket-Protocol` a successful `$connect` response returns, else None.
+
+    AWS: API Gateway answers the upgrade with a subprotocol only when the `$connect`
+    integration's response carries the header (API Gateway dev guide, "Set up a $connect
+    route that requires a WebSocket subprotocol"); a client that asked for one and gets
+    none back (browsers) drops the connection. Header names are case-insensitive; a
+    `multiValueHeaders` entry counts too (inferred).
+    """
+    result = invocation.result
+    if not invocation.ok or not isinstance(result, dict):
+        return None
+    found: str | None = None
+    for key in ("multiValueHeaders", "headers"):
+        headers = result.get(key)
+        if not isinstance(headers, dict):
+            continue
+        for name, value in headers.items():
+            if not isinstance(name, str) or name.lower() != "sec-websocket-protocol":
+                continue
+            values = value if isinstance(value, list) else [value]
+            text = ", ".join(str(v) for v in values if isinstance(v, str | int) and str(v))
+            found = found or text or None
+    return found
+
+
 @dataclass(slots=True)
 class Handshake:
     """One opening handshake as a step machine: path, identity sources, authorizer,
@@ -911,7 +944,7 @@ class Handshake:
             refusal = connect_verdict(invocation)
             if refusal is not None:
                 return self._finish(refusal)
-            return self._finish(Accept(self.connection))
+            return self._finish(Accept(self.connection, connect_subprotocol(invocation)))
         raise RuntimeError(f"no invocation expected in phase {self.phase}")
 
     def _connect_step(self) -> Step:

@@ -190,6 +190,7 @@ class LocalGateway:
             connection_id=connection_id,
             source_ip=link.conn.source_ip,
             principal_id=(link.conn.authorizer or {}).get("principalId"),
+            user=logs.caller_name(link.conn.authorizer),
         )
         return step
 
@@ -244,6 +245,11 @@ class LocalGateway:
         self._closing = True
         for connection_id in list(self._links):
             self.close(connection_id, core.GOING_AWAY)
+
+    @property
+    def tasks_in_flight(self) -> int:
+        """Messages, invocations and `$disconnect`s still running (virtual time waits for 0)."""
+        return len(self._tasks)
 
     async def wait_idle(self) -> None:
         """Wait until no invocation, message or `$disconnect` is in flight."""

@@ -18,7 +18,7 @@ import email.utils
 import functools
 import http
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, cast
 
@@ -28,6 +28,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import BINARY, CONT, DATA_OPCODES, TEXT, Close, Frame
 from websockets.http11 import Request, Response
 from websockets.protocol import Event
+from websockets.typing import Subprotocol
 
 from emulator import logs
 from emulator.clock import SYSTEM_CLOCK, Clock
@@ -36,6 +37,7 @@ from emulator.gateway.local import LocalGateway
 from emulator.management.port import ConnectionInfo
 from emulator.runner.base import FunctionRunner
 from emulator.template.model import Function, WebSocketApi
+from emulator.virtual.peers import PeerFrames, PeerTable
 
 # websockets' own per-frame limit, far above AWS's 32 KB: it only stops absurd frames
 # before their payload is buffered; core.on_frame makes every real decision.
@@ -68,6 +70,10 @@ class _GatewayConnection(ServerConnection):
         self.on_lost: functools.partial[Any] | None = None
         self.tracker = core.FrameTracker()
         self.limit_hit = False
+        # What $connect returned (core.connect_subprotocol); websockets owns `subprotocol`.
+        self.connect_subprotocol: str | None = None
+        self.peer_frames: PeerFrames | None = None  # virtual time only (track_peers)
+        self.peer_table: PeerTable | None = None
 
     def process_event(self, event: Event) -> None:
         if not isinstance(event, Frame) or event.opcode not in DATA_OPCODES:
@@ -90,6 +96,8 @@ class _GatewayConnection(ServerConnection):
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
+        if self.peer_table is not None and self.peer_frames is not None:
+            self.peer_table.closed(self.peer_frames)
         if self.on_lost is not None:
             protocol = self.protocol
             self.on_lost(
@@ -109,6 +117,8 @@ class _SocketTransport:
         self._closers = closers
 
     async def send_text(self, text: str) -> None:
+        if self._ws.peer_frames is not None:
+            self._ws.peer_frames.sent += 1  # counted before the bytes leave (virtual time)
         parts = core.outbound_fragments(text)
         if len(parts) == 1:
             await self._ws.send(parts[0])
@@ -116,6 +126,8 @@ class _SocketTransport:
             await self._ws.send(parts)
 
     def close(self, code: int, reason: str) -> None:
+        if self._ws.peer_frames is not None:
+            self._ws.peer_frames.open = False  # a close is on its way to the client
         # Don't make the caller wait for the closing handshake; connection_lost reports
         # the end to the gateway.
         task = asyncio.get_running_loop().create_task(self._ws.close(code, reason))
@@ -143,6 +155,14 @@ def _refusal(refuse: core.Refuse) -> Response:
         ]
     )
     return Response(refuse.status, phrase, headers, body)
+
+
+def _connect_subprotocol(
+    ws: ServerConnection, offered: Sequence[Subprotocol]
+) -> Subprotocol | None:
+    """websockets' subprotocol hook: echo `$connect`'s header, whatever the client offered."""
+    chosen = cast(_GatewayConnection, ws).connect_subprotocol
+    return None if chosen is None else Subprotocol(chosen)
 
 
 class WebSocketGateway:
@@ -190,6 +210,12 @@ class WebSocketGateway:
         self._server: Server | None = None
         self._port: int | None = None
         self._closers: set[asyncio.Task[None]] = set()
+        self.peers: PeerTable | None = None
+
+    def track_peers(self) -> None:
+        """Count frames per client port (`peers`), for a virtual clock's advancer."""
+        if self.peers is None:
+            self.peers = PeerTable()
 
     async def __aenter__(self) -> WebSocketGateway:
         await self.start()
@@ -222,6 +248,8 @@ class WebSocketGateway:
             self._host,
             self._requested_port,
             process_request=self._process_request,
+            # AWS: the 101 names a subprotocol only when $connect's response did.
+            select_subprotocol=_connect_subprotocol,
             create_connection=_GatewayConnection,
             # AWS API Gateway does not negotiate permessage-deflate (inferred); without
             # it a frame's payload length is its size on the wire.
@@ -289,6 +317,9 @@ class WebSocketGateway:
         conn.connection_id = connection_id
         conn.on_lost = functools.partial(self.engine.transport_closed, connection_id)
         peer = conn.remote_address
+        if self.peers is not None and peer:
+            conn.peer_table = self.peers
+            conn.peer_frames = self.peers.opened(int(peer[1]))
         client = core.ClientRequest(
             target=request.path,
             headers=tuple(request.headers.raw_items()),
@@ -297,6 +328,7 @@ class WebSocketGateway:
         step = await self.engine.open(connection_id, client, _SocketTransport(conn, self._closers))
         if isinstance(step, core.Refuse):
             return _refusal(step)
+        conn.connect_subprotocol = step.subprotocol
         return None
 
     async def _handler(self, ws: ServerConnection) -> None:
@@ -311,3 +343,6 @@ class WebSocketGateway:
                 return
             if isinstance(message, str):  # binary frames are refused in process_event
                 await self.engine.receive(connection_id, message)
+            frames = cast(_GatewayConnection, ws).peer_frames
+            if frames is not None:
+                frames.received += 1  # now dispatched: a task of the engine's (virtual time)

@@ -23,7 +23,7 @@ import contextlib
 import logging
 import re
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from emulator.logs import SERVICE, emit
 from emulator.proxy.certs import CertPaths
@@ -39,21 +39,27 @@ _EXECUTE_API = re.compile(r"^[a-z0-9]+\.execute-api\.[a-z0-9-]+\.amazonaws\.com$
 _LAMBDA = re.compile(r"^lambda\.[a-z0-9-]+\.amazonaws\.com$")
 
 
-def aws_route(http_port: int, moto_port: int, host: str = "127.0.0.1") -> Route:
+def aws_route(http_port: int, moto_port: int | Mapping[str, int], host: str = "127.0.0.1") -> Route:
     """The emulator's routing: execute-api and Lambda hosts -> its HTTP server, other AWS
-    hosts -> moto.
+    hosts -> moto's process for that service.
 
-    `lambda.{region}.amazonaws.com` is the emulator's own Invoke API (moto's needs Docker),
-    for clients that call the real endpoint instead of following AWS_ENDPOINT_URL_LAMBDA.
-    `cognito-idp.{region}.amazonaws.com` goes to moto like every other service host, so a
-    JWKS fetched from `{iss}/.well-known/jwks.json` is moto's (aws-fidelity §11).
+    `moto_port` is `MotoServer.ports` (each service group's port; moto/groups.py maps
+    `dynamodb.{region}.amazonaws.com`, `streams.dynamodb...` and `sqs.{region}...` to
+    their groups) or one port for all. `lambda.{region}.amazonaws.com` is the emulator's
+    own Invoke API (moto's needs Docker), for clients that call the real endpoint instead
+    of following AWS_ENDPOINT_URL_LAMBDA. `cognito-idp.{region}.amazonaws.com` goes to the
+    front with every other service host, so a JWKS fetched from
+    `{iss}/.well-known/jwks.json` is moto's (aws-fidelity §11).
     """
+    from emulator.services.moto.groups import group_of_host
 
     def route(name: str) -> Backend | None:
         if _EXECUTE_API.match(name) or _LAMBDA.match(name):
             return host, http_port
         if name == "amazonaws.com" or name.endswith(".amazonaws.com"):
-            return host, moto_port
+            if isinstance(moto_port, int):
+                return host, moto_port
+            return host, moto_port[group_of_host(name)]
         return None
 
     return route

@@ -295,14 +295,76 @@ def _invoke(
         return b"e", json.dumps(error).encode()
 
 
+# ---------------------------------------------------------------------- virtual clock
+#
+# A `--clock virtual` stack names a clock file in DUELCTL_CLOCK_FILE: 8 bytes, one
+# little-endian double, the seconds virtual time is ahead of real time. Before init and
+# before each invoke the worker moves its own clock to match with time-machine, which
+# patches time.time, datetime.now and friends at the C level, so the handler reads the
+# stack's time without knowing it. The emulator only moves the offset while no invocation
+# is in flight. This is a copy of emulator/timesync.py `Follower.sync` (this file may not
+# import the emulator); the variable is removed so the handler never sees it.
+
+CLOCK_FILE_ENV = "DUELCTL_CLOCK_FILE"
+
+
+class _ClockFollower:
+    def __init__(self, path: str) -> None:
+        import mmap
+
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            self._map = mmap.mmap(fd, 8, access=mmap.ACCESS_READ)
+        finally:
+            os.close(fd)
+        self._applied = 0.0
+        self._traveller: Any = None
+
+    def sync(self) -> None:
+        import struct
+
+        offset = struct.unpack_from("<d", self._map)[0]
+        if offset == self._applied:
+            return
+        # time_machine imports pytest when it can, for its test helpers only: 80 ms per
+        # worker. Hidden during the import (and only then) when the handler has not
+        # imported it itself.
+        hidden = "pytest" not in sys.modules
+        if hidden:
+            sys.modules["pytest"] = None  # type: ignore[assignment]
+        try:
+            import time_machine
+        finally:
+            if hidden:
+                del sys.modules["pytest"]
+
+        if self._traveller is None:
+            # Started once from real time; later changes shift it, so process time stays
+            # real time + offset without reading real time again.
+            self._traveller = time_machine.travel(time.time() + offset, tick=True).start()
+        else:
+            self._traveller.shift(offset - self._applied)
+        self._applied = offset
+
+
+def _clock_follower() -> Callable[[], None]:
+    """What to call before init and each invoke: follow the stack's clock, or nothing."""
+    path = os.environ.pop(CLOCK_FILE_ENV, "")
+    if not path:
+        return lambda: None
+    return _ClockFollower(path).sync
+
+
 def main(argv: list[str]) -> None:
     fd, handler_spec, code_root, arn = int(argv[0]), argv[1], argv[2], argv[3]
     sys.argv[:] = [sys.argv[0]]  # AWS's runtime passes the handler no arguments
     started = time.perf_counter()
+    follow_clock = _clock_follower()
     _isolate(code_root, argv[4:])
     channel = Channel(fd)
     _install_log_handler()
     init_error: dict[str, Any] | None = None
+    follow_clock()
     try:
         handler = _load_handler(handler_spec)
     except Exception as exc:
@@ -325,6 +387,7 @@ def main(argv: list[str]) -> None:
             init_error["requestId"] = request["id"]
             channel.send(b"e", json.dumps(init_error).encode())
             return
+        follow_clock()
         tag, body = _invoke(handler, request, arn)
         sys.stdout.flush()
         sys.stderr.flush()

@@ -95,5 +95,9 @@ def function_environment(
             **FAKE_CREDENTIALS,
         }
     )
+    if fn.layers:
+        # AWS: layers' python/ directories follow the function's code on the import path
+        # (/opt/python); a fresh interpreter puts PYTHONPATH right after it.
+        env["PYTHONPATH"] = os.pathsep.join(str(path) for path in fn.layers)
     env.update(extra_env)
     return env

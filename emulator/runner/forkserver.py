@@ -14,7 +14,9 @@ before: while it is still starting, after it failed, and for a code root that sh
 own copy of a pre-imported package (a vendored boto3 must win, as on AWS).
 
 Exit statuses: forked workers are the fork server's children, so it reports each one's
-exit (`{"exit": pid, "code"}`) and `ForkedProcess.poll()` returns it.
+exit (`{"exit": pid, "code"}`) and `ForkedProcess.wait()` returns it. Should the fork
+server die first, its workers' ends are awaited through pidfds (exits.py), reported as
+killed. Nothing here polls: replies, exits and the server's own end all arrive as events.
 """
 
 from __future__ import annotations
@@ -24,17 +26,16 @@ import contextlib
 import json
 import logging
 import os
-import select
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from emulator.logs import SERVICE, emit
 from emulator.runner.environment import RUNTIME_DIR, base_environment
+from emulator.runner.exits import wait_child, wait_ended
 
 BOOTSTRAP = str(Path(RUNTIME_DIR) / "bootstrap.py")
 ZYGOTE_FLAG = "--zygote"
@@ -44,30 +45,27 @@ ZYGOTE_FLAG = "--zygote"
 PRELOAD = ("boto3", "encodings.idna", "jwt")
 # Environment variables an interpreter reads once while starting (the locale; PYTHON*
 # never reach workers): a function setting them differently gets a fresh process.
-STARTUP_VARIABLES = ("LANG", "LC_ALL", "LC_CTYPE")
+STARTUP_VARIABLES = ("LANG", "LC_ALL", "LC_CTYPE", "PYTHONPATH")  # PYTHONPATH: layers
 START_TIMEOUT_S = 10.0  # the same budget as a worker's init (AWS: 10 s Init phase)
 SPAWN_TIMEOUT_S = 5.0
 
 
 class ForkedProcess:
-    """A worker forked by the fork server: the part of `subprocess.Popen` the runner uses."""
+    """A worker forked by the fork server: its pid, its exit status once reported, kill."""
 
-    def __init__(self, pid: int, server: ForkServer) -> None:
+    def __init__(self, pid: int, exited: asyncio.Future[int]) -> None:
         self.pid = pid
         self.returncode: int | None = None
-        self._server = server
+        self._exited = exited
+        exited.add_done_callback(self._on_exit)
 
-    def poll(self) -> int | None:
-        """The exit status the fork server reported; None while running."""
-        if self.returncode is None and self._server.dead:
-            # Nobody will report it any more: look whether the process still exists.
-            try:
-                os.kill(self.pid, 0)
-            except ProcessLookupError:
-                self.returncode = -signal.SIGKILL
-            except PermissionError:
-                pass
-        return self.returncode
+    def _on_exit(self, future: asyncio.Future[int]) -> None:
+        if not future.cancelled():
+            self.returncode = future.result()
+
+    async def wait(self) -> int:
+        """The exit status (as subprocess reports it: negative for a signal) once it ended."""
+        return await asyncio.shield(self._exited)
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -90,8 +88,9 @@ def shadows(code_root: Path, modules: frozenset[str]) -> bool:
 class ForkServer:
     """One pre-imported interpreter that forks workers (module docstring).
 
-    `start()` once on the event loop; `spawn(...)` is synchronous (a fork takes a few
-    milliseconds) and returns None whenever the caller should start a fresh process.
+    `start()` once on the event loop; `await spawn(...)` returns the forked worker, or
+    None whenever the caller should start a fresh process. The event loop never blocks on
+    the fork server: a fork request is a message, its answer another one.
     """
 
     def __init__(self, python: str, preload: Sequence[str] = PRELOAD) -> None:
@@ -107,8 +106,10 @@ class ForkServer:
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._next_id = 0
-        self._replies: dict[int, int] = {}
-        self._children: dict[int, ForkedProcess] = {}
+        # request id -> (pid, its exit status future), resolved by the zygote's answer
+        self._replies: dict[int, asyncio.Future[tuple[int, asyncio.Future[int]]]] = {}
+        self._children: dict[int, asyncio.Future[int]] = {}  # pid -> exit status, unreported
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._shadowed: dict[Path, bool] = {}
         self._base = base_environment()
 
@@ -180,40 +181,47 @@ class ForkServer:
         """Look at code roots again (after a reload a vendored package may have appeared)."""
         self._shadowed.clear()
 
-    def spawn(
+    async def spawn(
         self, env: Mapping[str, str], cwd: Path, args: Sequence[str], fds: Sequence[int]
     ) -> ForkedProcess | None:
-        """Fork a worker running bootstrap `main` with `args`; None if that failed."""
-        if not self.ready or self._ctl is None:
+        """Fork a worker running bootstrap `main` with `args`; None if that failed.
+
+        `fds` (the worker's channel and output pipe) travel with the request; the caller
+        may close its copies as soon as this returns.
+        """
+        if not self.ready or self._ctl is None or self._loop is None:
             return None
         self._next_id += 1
         request_id = self._next_id
         body = json.dumps({"id": request_id, "env": dict(env), "cwd": str(cwd), "args": list(args)})
+        reply = self._replies[request_id] = self._loop.create_future()
         try:
             socket.send_fds(self._ctl, [body.encode()], list(fds))
         except OSError as exc:
+            self._replies.pop(request_id, None)
             self._fail(f"request failed: {exc}")
             return None
-        deadline = time.monotonic() + SPAWN_TIMEOUT_S
-        while request_id not in self._replies:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self._fail("did not answer a fork request")
-                return None
-            readable, _, _ = select.select([self._ctl], [], [], remaining)
-            if readable:
-                self._on_ctl()
-            if self.dead:
-                return None
-        child = ForkedProcess(self._replies.pop(request_id), self)
-        self._children[child.pid] = child
-        return child
+        try:
+            pid, exited = await asyncio.wait_for(reply, SPAWN_TIMEOUT_S)
+        except TimeoutError:
+            self._fail("did not answer a fork request")
+            return None
+        except ConnectionError:  # the server failed meanwhile
+            return None
+        finally:
+            self._replies.pop(request_id, None)
+        return ForkedProcess(pid, exited)
 
     def close(self) -> None:
         """Stop the zygote; workers it forked keep running until the runner ends them."""
         if self.dead:
             return
         self._stop("closed")
+
+    async def wait_closed(self) -> None:
+        """Return once the zygote process has ended and been reaped (after `close`)."""
+        if self.proc is not None:
+            await wait_child(self.proc)
 
     # ------------------------------------------------------------------ internals
 
@@ -233,11 +241,18 @@ class ForkServer:
 
     def _on_message(self, message: dict[str, Any]) -> None:
         if "exit" in message:
-            child = self._children.pop(int(message["exit"]), None)
-            if child is not None:
-                child.returncode = int(message["code"])
+            exited = self._children.pop(int(message["exit"]), None)
+            if exited is not None and not exited.done():
+                exited.set_result(int(message["code"]))
         elif "pid" in message:
-            self._replies[int(message["id"])] = int(message["pid"])
+            # The exit future exists from here on, so an exit reported in the same read
+            # (a worker that died at once) is not lost before `spawn` resumes.
+            pid = int(message["pid"])
+            assert self._loop is not None
+            exited = self._children[pid] = self._loop.create_future()
+            reply = self._replies.get(int(message["id"]))
+            if reply is not None and not reply.done():
+                reply.set_result((pid, exited))
         elif message.get("ready"):
             if self._timer is not None:
                 self._timer.cancel()
@@ -301,9 +316,25 @@ class ForkServer:
         if self.proc is not None and self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
+            if loop is not None:
+                self._track(loop.create_task(wait_child(self.proc)))  # reap it: no zombie
         if self._ready is not None and not self._ready.done():
             self._ready.set_result(False)
+        for reply in self._replies.values():
+            if not reply.done():
+                reply.set_exception(ConnectionError("fork server stopped"))
+        # Nobody reports these workers' exits any more: learn of each end from the kernel.
+        for pid, exited in self._children.items():
+            if loop is not None and not exited.done():
+                self._track(loop.create_task(_report_end(pid, exited)))
+        self._children.clear()
 
-    def wait_stopped(self) -> bool:
-        """Collect the zygote's exit status if it has ended (no zombie); True when gone."""
-        return self.proc is None or self.proc.poll() is not None
+    def _track(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+async def _report_end(pid: int, exited: asyncio.Future[int]) -> None:
+    """Resolve `exited` once `pid` has ended; its status is unknown, so "killed"."""
+    if await wait_ended(pid) and not exited.done():
+        exited.set_result(-signal.SIGKILL)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
@@ -26,15 +27,30 @@ _session: Any = None
 _session_lock = threading.Lock()
 
 
-def client(service: str, aws_url: str, region: str) -> Any:
+AwsUrl = str | Mapping[str, str]
+"""moto's URL: one for every service (the front), or one per service group
+(`MotoServer.urls`: "dynamodb", "sqs", "default")."""
+
+
+def url_for(aws_url: AwsUrl, service: str) -> str:
+    """The URL of `aws_url` that serves boto3's client `service`."""
+    if isinstance(aws_url, str):
+        return aws_url
+    from emulator.services.moto.groups import group_of_client
+
+    return aws_url[group_of_client(service)]
+
+
+def client(service: str, aws_url: AwsUrl, region: str) -> Any:
     """A boto3 client for `service` at the moto server `aws_url`."""
     global _session
+    endpoint = url_for(aws_url, service)
     with _session_lock:
         if _session is None:
             _session = boto3.session.Session()
         return _session.client(
             service,
-            endpoint_url=aws_url,
+            endpoint_url=endpoint,
             region_name=region,
             config=_CONFIG,
             aws_access_key_id=CREDENTIALS["aws_access_key_id"],

@@ -4,8 +4,9 @@ Everything goes through boto3 against the moto server (real request parsing), ex
 one step only moto's own objects allow: Cognito ids. The model fixes the user pool and
 client ids at load time (model.py, "PhysicalIds"), moto invents random ones, so after
 creating a pool or client it is re-keyed to the model's id through the moto server's
-internal `/_duelctl/cognito/...` route (moto_server.py), which works whether moto runs
-in this process or in a child process.
+internal `/_duelctl/cognito/...` route (moto/internal.py), which works whether moto runs
+in this process or in child processes. Each service is asked at its own group's URL when
+`aws_url` names them (`MotoServer.urls`), else everything goes to the one URL.
 
 Provisioning is idempotent: after a hot reload it adds what is missing (tables, GSIs,
 streams, TTL, queues, pools, clients), updates queue attributes and keeps all data.
@@ -16,14 +17,14 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from emulator.logs import SERVICE, emit
-from emulator.services.aws import client
-from emulator.services.moto_server import internal_call
+from emulator.services.aws import AwsUrl, client, url_for
+from emulator.services.moto.internal import internal_call
 from emulator.template.model import (
     Index,
     KeyAttr,
@@ -78,17 +79,26 @@ class Provisioned:
     created: tuple[str, ...] = field(default=())  # logical ids created by this call
 
 
-def provision(template: Template, aws_url: str) -> Provisioned:
+def provision(
+    template: Template, aws_url: AwsUrl, *, ready: Callable[[], None] | None = None
+) -> Provisioned:
     """Create (or complete) every table, queue, user pool and client of `template`.
 
-    Blocking; call it through `asyncio.to_thread` from async code.
+    Blocking; call it through `asyncio.to_thread` from async code. `ready`, if given, is
+    called (from several threads) once the boto3 clients are built and before the first
+    request: building them (botocore loading its models) overlaps moto's start that way.
     """
     region = template.region
     stream_arns: dict[str, str] = {}
 
+    def await_moto() -> None:
+        if ready is not None:
+            ready()
+
     def tables() -> list[str]:
         done: list[str] = []
         ddb = client("dynamodb", aws_url, region)
+        await_moto()
         for table in template.tables.values():
             arn = _ensure_table(ddb, table, done)
             if arn:
@@ -98,7 +108,9 @@ def provision(template: Template, aws_url: str) -> Provisioned:
     def queues() -> list[str]:
         done: list[str] = []
         if template.queues:
-            _ensure_queues(client("sqs", aws_url, region), template.queues, done)
+            sqs = client("sqs", aws_url, region)
+            await_moto()
+            _ensure_queues(sqs, template.queues, done)
         return done
 
     def identity() -> list[str]:
@@ -106,15 +118,17 @@ def provision(template: Template, aws_url: str) -> Provisioned:
         if not (template.user_pools or template.user_pool_clients):
             return done
         idp = client("cognito-idp", aws_url, region)
+        idp_url = url_for(aws_url, "cognito-idp")
+        await_moto()
         for pool in template.user_pools.values():
-            _ensure_user_pool(idp, aws_url, pool, done)
+            _ensure_user_pool(idp, idp_url, pool, done)
         for app_client in template.user_pool_clients.values():
             owner = template.user_pools.get(app_client.pool)
             if owner is None:
                 raise ProvisionError(
                     f"{app_client.logical_id}: user pool {app_client.pool!r} is not in the template"
                 )
-            _ensure_user_pool_client(idp, aws_url, owner, app_client, done)
+            _ensure_user_pool_client(idp, idp_url, owner, app_client, done)
         return done
 
     # The three services share nothing, so they are provisioned side by side: each one's

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
+import contextlib
 import functools
 import json
 import logging
@@ -23,11 +24,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from emulator.clock import SYSTEM_CLOCK, Clock
 from emulator.logs import SERVICE, emit
 from emulator.runner.base import FunctionRunner, Invocation
 from emulator.services.aws import client
 from emulator.services.patterns import matches_any, parse_patterns
 from emulator.template.model import EventSource, Queue
+from emulator.virtual.activity import Activity, activity_of
 
 MAX_RECEIVE = 10  # AWS: ReceiveMessage returns at most 10 messages
 ERROR_BACKOFF_S = 1.0
@@ -37,6 +40,9 @@ ERROR_BACKOFF_S = 1.0
 # visibility timeout is 0, where a message being processed is visible to the next
 # receive at once and concurrent batches would only process it twice.
 CONCURRENT_BATCHES = 5
+# On a virtual clock the poller asks without long polling (see SqsPoller.run), again at
+# once after every change and at least this often (real seconds) otherwise.
+VIRTUAL_POLL_S = 0.1
 
 
 def _b64(data: object) -> str:
@@ -134,6 +140,7 @@ class SqsPoller:
         region: str,
         account_id: str,
         wait_time_s: int = 2,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if source.kind != "sqs":
             raise ValueError(f"{source.logical_id} is not an SQS event source")
@@ -152,9 +159,20 @@ class SqsPoller:
         # wait_time_s, and must not hold up the event loop's default executor shutdown.
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self.invocations = 0  # for logs and tests
+        self._activity: Activity | None = activity_of(clock)
+        if self._activity is not None:
+            self._wait_time_s = 0
 
     async def run(self) -> None:
-        """Receive, invoke and delete until cancelled."""
+        """Receive, invoke and delete until cancelled.
+
+        On a virtual clock (emulator/virtual/) receives are short: a long poll that
+        finds a message hands it back with no sign the poller could see in time, so
+        time might jump while the message travels. Each receive, and each batch from
+        the moment it is received until its messages are deleted, is work time must not
+        jump under; a receive that found nothing tells the advancer this poller is
+        caught up, and the next one follows at once when anything changes.
+        """
         self._sqs = await asyncio.to_thread(client, "sqs", self._aws_url, self._region)
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"sqs-{self.source.logical_id}"
@@ -174,11 +192,16 @@ class SqsPoller:
         sequential = self.queue.fifo or self.queue.visibility_timeout_s <= 0
         slots = asyncio.Semaphore(1 if sequential else CONCURRENT_BATCHES)
         batches: set[asyncio.Task[None]] = set()
+        activity = self._activity
+        poller = activity.poller(f"sqs {self.source.logical_id}") if activity else None
         try:
             while True:
                 await slots.acquire()
+                started = poller.look() if poller is not None else None
+                busy = activity.busy("sqs receive") if activity else contextlib.nullcontext()
                 try:
-                    messages = await self._gather()
+                    with busy:
+                        messages = await self._gather()
                 except asyncio.CancelledError:
                     slots.release()
                     raise
@@ -194,18 +217,33 @@ class SqsPoller:
                     continue
                 if not messages:
                     slots.release()
+                    if poller is not None and started is not None:
+                        poller.caught_up(started)
+                        await poller.pause(VIRTUAL_POLL_S)
                     continue
+                # Entered here, before the task runs, so no moment between the receive
+                # and the batch looks quiet to a virtual clock.
+                hold = contextlib.ExitStack()
+                if activity is not None:
+                    hold.enter_context(activity.busy("sqs batch"))
                 # The next receive starts while this batch runs: one slow invoke must not
                 # hold back messages (timers) that come due meanwhile.
-                batch = asyncio.get_running_loop().create_task(self._batch(messages, slots))
+                batch = asyncio.get_running_loop().create_task(self._batch(messages, slots, hold))
                 batches.add(batch)
                 batch.add_done_callback(batches.discard)
         finally:
             for batch in batches:
                 batch.cancel()
             await asyncio.gather(*batches, return_exceptions=True)
+            if poller is not None and activity is not None:
+                activity.remove(poller)
 
-    async def _batch(self, messages: list[dict[str, Any]], slots: asyncio.Semaphore) -> None:
+    async def _batch(
+        self,
+        messages: list[dict[str, Any]],
+        slots: asyncio.Semaphore,
+        hold: contextlib.ExitStack | None = None,
+    ) -> None:
         try:
             await self.handle(messages)
         except asyncio.CancelledError:
@@ -219,6 +257,8 @@ class SqsPoller:
             )
         finally:
             slots.release()
+            if hold is not None:
+                hold.close()
 
     # ------------------------------------------------------------------ receiving
 

@@ -25,6 +25,7 @@ from emulator.services.aws import client
 from emulator.services.patterns import matches_any, parse_patterns
 from emulator.services.ttl import TtlMarks, TtlMarkView
 from emulator.template.model import EventSource, Table
+from emulator.virtual.activity import activity_of
 
 # AWS: TTL deletions stream with this identity; user deletes carry none (§7).
 TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
@@ -204,19 +205,37 @@ class StreamPoller:
         self._streams = await asyncio.to_thread(
             client, "dynamodbstreams", self._aws_url, self._region
         )
-        shards = await self._attach()
-        self._ready.set()
-        emit(
-            SERVICE,
-            f"stream poller {self.source.logical_id}: {self.table.name} -> "
-            f"{self.source.function} ({self.source.starting_position or 'LATEST'})",
-            source=self.source.logical_id,
-            stream_arn=self._stream_arn,
-        )
-        while True:
-            for shard in shards:
-                await self._step(shard)
-            await asyncio.sleep(self._poll_interval_s)
+        activity = activity_of(self._clock)
+        poller = activity.poller(f"stream {self.source.logical_id}") if activity else None
+        try:
+            shards = await self._attach()
+            self._ready.set()
+            emit(
+                SERVICE,
+                f"stream poller {self.source.logical_id}: {self.table.name} -> "
+                f"{self.source.function} ({self.source.starting_position or 'LATEST'})",
+                source=self.source.logical_id,
+                stream_arn=self._stream_arn,
+            )
+            if activity is None or poller is None:
+                while True:
+                    for shard in shards:
+                        await self._step(shard)
+                    await asyncio.sleep(self._poll_interval_s)
+            # Virtual clock: a cycle is work time must not jump under, and one that
+            # started after the last change (an invocation's end, a reap, a jump) tells
+            # the advancer that every record written so far has been seen; the next
+            # cycle follows at once when anything changes (emulator/virtual/activity.py).
+            while True:
+                started = poller.look()
+                with activity.busy("stream poll"):
+                    for shard in shards:
+                        await self._step(shard)
+                poller.caught_up(started)
+                await poller.pause(self._poll_interval_s)
+        finally:
+            if activity is not None and poller is not None:
+                activity.remove(poller)
 
     async def _attach(self) -> list[_Shard]:
         """Find the stream's shards and take iterators; retry while the table is missing."""

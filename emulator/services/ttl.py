@@ -24,6 +24,7 @@ from emulator.logs import SERVICE, emit
 from emulator.services.aws import client, region_of_arn
 from emulator.services.moto_server import internal_call
 from emulator.template.model import Table
+from emulator.virtual.activity import activity_of
 
 # AWS: items whose TTL is more than five years in the past are never deleted
 # (DynamoDB developer guide, "Time to Live"; aws-fidelity §7).
@@ -168,15 +169,36 @@ class TtlReaper:
         return self._clients[region]
 
     async def run(self) -> None:
-        """Sweep every `interval_s` (on the injected clock) until cancelled."""
+        """Sweep every `interval_s` (on the injected clock) until cancelled.
+
+        On a virtual clock a sweep also follows every jump at once, and each sweep is
+        work time must not jump under; a sweep that deleted nothing tells the advancer
+        the reaper is caught up (emulator/virtual/activity.py).
+        """
         emit(
             SERVICE,
             f"ttl reaper on {', '.join(t.name for t in self._tables) or 'no tables'}",
             tables=[t.name for t in self._tables],
         )
-        while True:
-            await self.sweep_once()
-            await self._clock.sleep_until(self._clock.now() + self._interval_s)
+        activity = activity_of(self._clock)
+        if activity is None:
+            while True:
+                await self.sweep_once()
+                await self._clock.sleep_until(self._clock.now() + self._interval_s)
+        # Items expire as time passes; no handler writes an already-expired TTL.
+        poller = activity.poller("ttl reaper", after_jumps_only=True)
+        try:
+            while True:
+                started = poller.look()
+                with activity.busy("ttl sweep"):
+                    removed = await self.sweep_once()
+                if removed:
+                    activity.changed()  # REMOVE records for the stream pollers
+                    continue  # caught up only once a sweep finds nothing
+                poller.caught_up(started)
+                await poller.pause(self._interval_s)
+        finally:
+            activity.remove(poller)
 
     async def sweep_once(self) -> int:
         """Delete every item expired at the clock's now; return how many went."""

@@ -74,6 +74,10 @@ class ApiBuilder:
 
     def __post_init__(self) -> None:
         for prop in self.props.values():
+            # SAM's generated stages only make its APIs referenceable; the APIs themselves
+            # (ServerlessHttpApi) are built from their SAM resource.
+            if prop.resource.implicit and prop.resource.type != SAM_HTTP_API:
+                continue
             self._by_type.setdefault(prop.resource.type, []).append(prop)
 
     def of_type(self, rtype: str) -> list[Props]:

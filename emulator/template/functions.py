@@ -1,28 +1,29 @@
-"""Lambda functions: SAM Globals, AWS::Serverless::Function, AWS::Lambda::Function.
+"""Lambda functions: AWS::Serverless::Function, AWS::Lambda::Function, and SAM events.
 
 A function becomes a `Function` the process runner can start: a python3.x runtime, a
 handler string, and a local code directory that goes on `sys.path`. Anything the
 emulator could not run the same way (inline code, S3 artifacts, container images,
-layers) is refused at load with what to do instead. SAM events are turned into pending
-event sources and HTTP routes that the loader wires up once every resource is known.
+layers published outside the template) is refused at load with what to do instead. SAM
+events are turned into pending event sources, HTTP and REST routes and schedules that
+the loader wires up once every resource is known.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
 from emulator.template.errors import TemplateError
 from emulator.template.intrinsics import Resolver, as_text
+from emulator.template.layers import LocalLayer, function_layers
 from emulator.template.model import Function, frozen_map
 from emulator.template.physical import (
     SAM_FUNCTION,
-    SAM_HTTP_API,
     PhysicalIds,
     Props,
     RawResource,
@@ -59,84 +60,12 @@ RESERVED_ENV = frozenset(
 )
 _ENV_KEY_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9_]*")
 
-# AWS SAM: properties Globals may set per resource type (SAM spec, "Globals section").
-GLOBALS_FUNCTION_KEYS = frozenset(
-    {
-        "Handler",
-        "Runtime",
-        "CodeUri",
-        "DeadLetterQueue",
-        "Description",
-        "MemorySize",
-        "Timeout",
-        "VpcConfig",
-        "Environment",
-        "Tags",
-        "PropagateTags",
-        "Tracing",
-        "KmsKeyArn",
-        "AutoPublishAlias",
-        "AutoPublishAliasAllProperties",
-        "Layers",
-        "DeploymentPreference",
-        "RolePath",
-        "PermissionsBoundary",
-        "ReservedConcurrentExecutions",
-        "ProvisionedConcurrencyConfig",
-        "AssumeRolePolicyDocument",
-        "EventInvokeConfig",
-        "FileSystemConfigs",
-        "CodeSigningConfigArn",
-        "Architectures",
-        "SnapStart",
-        "EphemeralStorage",
-        "FunctionUrlConfig",
-        "RuntimeManagementConfig",
-        "LoggingConfig",
-        "RecursiveLoop",
-        "SourceKMSKeyArn",
-        "TenancyConfig",
-        "DurableConfig",
-        "CapacityProviderConfig",
-        "FunctionScalingConfig",
-        "PublishToLatestPublished",
-        "VersionDeletionPolicy",
-    }
-)
-GLOBALS_HTTP_API_KEYS = frozenset(
-    {
-        "Auth",
-        "AccessLogSettings",
-        "StageVariables",
-        "Tags",
-        "CorsConfiguration",
-        "DefaultRouteSettings",
-        "Domain",
-        "RouteSettings",
-        "FailOnWarnings",
-        "PropagateTags",
-    }
-)
-GLOBALS_SECTIONS = frozenset(
-    {
-        "Function",
-        "Api",
-        "HttpApi",
-        "SimpleTable",
-        "StateMachine",
-        "LayerVersion",
-        "CapacityProvider",
-        "WebSocketApi",
-    }
-)
-
 _IGNORED_EVENT_REASONS = {
-    "Api": "REST API (v1) events are not emulated; use an HttpApi event",
-    "Schedule": "scheduled invocations are not emulated; invoke the function directly",
-    "ScheduleV2": "scheduled invocations are not emulated; invoke the function directly",
-    "CloudWatchEvent": "EventBridge rules are not emulated; invoke the function directly",
-    "EventBridgeRule": "EventBridge rules are not emulated; invoke the function directly",
+    "CloudWatchEvent": "EventBridge event patterns are not emulated; invoke the function directly",
+    "EventBridgeRule": "EventBridge event patterns are not emulated; invoke the function directly",
 }
+# Event types the emulator drives (the rest are listed in Template.ignored).
+_DRIVEN_EVENTS = frozenset({"SQS", "DynamoDB", "HttpApi", "Api", "Schedule", "ScheduleV2"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +87,17 @@ class PendingSource:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingEvent:
+    """A SAM `Api`, `Schedule` or `ScheduleV2` event, resolved, for its own builder."""
+
+    logical_id: str  # AWS SAM: {Function}{EventName}
+    label: str
+    type: str
+    function: str
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class PendingHttpRoute:
     """A SAM HttpApi event; `api_id` None means SAM's implicit ServerlessHttpApi."""
 
@@ -169,74 +109,19 @@ class PendingHttpRoute:
     authorizer: str | None  # authorizer name, "NONE", or None = the API's default
 
 
-# ---------------------------------------------------------------------- Globals
-
-
-def is_intrinsic(value: object) -> bool:
-    """SAM treats a one-key `Ref`/`Fn::*`/`Condition` mapping as a plain value when merging."""
-    if not isinstance(value, dict) or len(value) != 1:
-        return False
-    key = next(iter(value))
-    return isinstance(key, str) and (key in ("Ref", "Condition") or key.startswith("Fn::"))
-
-
-def merge_globals(global_value: Any, local_value: Any) -> Any:
-    """SAM's Globals rule: maps merge key by key, lists concatenate, anything else: local wins."""
-    if (
-        isinstance(global_value, dict)
-        and isinstance(local_value, dict)
-        and not is_intrinsic(global_value)
-        and not is_intrinsic(local_value)
-    ):
-        merged = dict(global_value)
-        for key, value in local_value.items():
-            merged[key] = merge_globals(merged[key], value) if key in merged else value
-        return merged
-    if isinstance(global_value, list) and isinstance(local_value, list):
-        return global_value + local_value
-    return local_value
-
-
-def parse_globals(section: object) -> dict[str, dict[str, Any]]:
-    """The Globals section by SAM resource type suffix ("Function", "HttpApi", ...)."""
-    if section is None:
-        return {}
-    if not isinstance(section, dict):
-        raise TemplateError("Globals: must be a mapping like {Function: {...}}; fix the section")
-    allowed = {"Function": GLOBALS_FUNCTION_KEYS, "HttpApi": GLOBALS_HTTP_API_KEYS}
-    for name, properties in section.items():
-        if name not in GLOBALS_SECTIONS:
-            raise TemplateError(
-                f"Globals ({name}): not a SAM Globals section; use one of "
-                f"{', '.join(sorted(GLOBALS_SECTIONS))}"
-            )
-        if not isinstance(properties, dict):
-            raise TemplateError(f"Globals ({name}): must be a mapping of properties; fix it")
-        for key in properties:
-            if name in allowed and key not in allowed[name]:
-                raise TemplateError(
-                    f"Globals ({name}): {key} cannot be set in Globals (SAM allows only "
-                    f"{', '.join(sorted(allowed[name]))}); set it on each resource"
-                )
-    return {str(k): v for k, v in section.items()}
-
-
-def apply_globals(resource: RawResource, globals_: dict[str, dict[str, Any]]) -> RawResource:
-    """`resource` with its SAM Globals section merged in (other resources unchanged)."""
-    section = {SAM_FUNCTION: "Function", SAM_HTTP_API: "HttpApi"}.get(resource.type)
-    if section is None or section not in globals_:
-        return resource
-    merged = merge_globals(globals_[section], resource.properties)
-    return RawResource(
-        resource.logical_id, resource.type, merged, resource.condition, resource.implicit
-    )
-
-
 # ---------------------------------------------------------------------- functions
 
 
-def build_function(props: Props, ids: PhysicalIds, template_dir: Path) -> Function:
-    """A runnable `Function` from a SAM or raw Lambda function resource."""
+def build_function(
+    props: Props,
+    ids: PhysicalIds,
+    template_dir: Path,
+    layers: Mapping[str, LocalLayer] | None = None,
+) -> Function:
+    """A runnable `Function` from a SAM or raw Lambda function resource.
+
+    `layers` are the template's own layers by ARN; any other layer refuses the load.
+    """
     resource = props.resource
     label = props.label
     if (props.text("PackageType") or "Zip") != "Zip" or props.has("ImageUri"):
@@ -285,11 +170,7 @@ def build_function(props: Props, ids: PhysicalIds, template_dir: Path) -> Functi
             f"{label}: Handler {handler!r} must be 'module.function' (e.g. "
             "handlers.invite.handle); fix it"
         )
-    if props.items("Layers"):
-        raise TemplateError(
-            f"{label}: Layers are not emulated (only CodeUri goes on sys.path); vendor the "
-            "layer's packages into the code directory"
-        )
+    layer_dirs = function_layers(props, runtime, layers or {})
     # AWS: Lambda defaults are 3 s and 128 MB; limits 1..900 s and 128..10240 MB.
     timeout = props.integer("Timeout", 3, 1, 900)
     memory = props.integer("MemorySize", 128, 128, 10240)
@@ -308,6 +189,7 @@ def build_function(props: Props, ids: PhysicalIds, template_dir: Path) -> Functi
         environment=MappingProxyType(environment),
         arn=ids.function_arn(resource),
         policies=policies,
+        layers=layer_dirs,
     )
 
 
@@ -420,13 +302,15 @@ def uses_implicit_http_api(resource: RawResource) -> bool:
 
 def sam_events(
     props: Props, ignored: list[str]
-) -> tuple[list[PendingSource], list[PendingHttpRoute]]:
-    """A SAM function's Events: SQS/DynamoDB sources and HttpApi routes; others -> ignored."""
+) -> tuple[list[PendingSource], list[PendingHttpRoute], list[PendingEvent]]:
+    """A SAM function's Events: SQS/DynamoDB sources, HttpApi routes, and the Api and
+    schedule events their own builders take; others -> ignored."""
     sources: list[PendingSource] = []
     routes: list[PendingHttpRoute] = []
+    others: list[PendingEvent] = []
     events = props.raw("Events")
     if events is None:
-        return sources, routes
+        return sources, routes, others
     if not isinstance(events, dict):
         raise TemplateError(f"{props.label}: Events must be a mapping of name to event; fix it")
     function = props.resource.logical_id
@@ -437,7 +321,7 @@ def sam_events(
         # AWS SAM names the generated mapping {FunctionLogicalId}{EventName}.
         logical_id = f"{function}{name}"
         label = f"{props.label} event {name} ({etype})"
-        if etype not in ("SQS", "DynamoDB", "HttpApi"):
+        if etype not in _DRIVEN_EVENTS:
             reason = _IGNORED_EVENT_REASONS.get(etype, f"{etype} events are not emulated")
             ignored.append(f"{logical_id} ({etype} event of {function}): {reason}")
             continue
@@ -447,6 +331,9 @@ def sam_events(
             raise TemplateError(f"{label}: Properties must be a mapping; fix it")
         if etype == "HttpApi":
             routes.append(_http_api_event(label, function, values))
+            continue
+        if etype in ("Api", "Schedule", "ScheduleV2"):
+            others.append(PendingEvent(logical_id, label, etype, function, values))
             continue
         kind: Literal["sqs", "dynamodb"] = "sqs" if etype == "SQS" else "dynamodb"
         arn_key = "Queue" if kind == "sqs" else "Stream"
@@ -458,7 +345,7 @@ def sam_events(
                 logical_id, label, kind, arn, function, values.get, enabled_key="Enabled"
             )
         )
-    return sources, routes
+    return sources, routes, others
 
 
 def _http_api_event(label: str, function: str, values: dict[str, Any]) -> PendingHttpRoute:

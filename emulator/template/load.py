@@ -23,15 +23,22 @@ from emulator.template import naming
 from emulator.template.apis import ApiBuilder, implicit_http_api
 from emulator.template.errors import TemplateError
 from emulator.template.functions import (
+    PendingEvent,
     PendingHttpRoute,
     PendingSource,
-    apply_globals,
     build_function,
-    parse_globals,
     sam_events,
     uses_implicit_http_api,
 )
+from emulator.template.implicit import (
+    IMPLICIT_HTTP_API,
+    IMPLICIT_REST_API,
+    implicit_resources,
+    implicit_rest_api,
+    uses_implicit_rest_api,
+)
 from emulator.template.intrinsics import NO_VALUE, Resolver, as_text, referenced_names
+from emulator.template.layers import LocalLayer, build_layer
 from emulator.template.model import (
     EMPTY,
     Function,
@@ -45,10 +52,13 @@ from emulator.template.model import (
 from emulator.template.parameters import parse_overrides, resolve_parameters, scalar_text
 from emulator.template.physical import (
     EVENT_SOURCE_MAPPING,
+    EVENTS_RULE,
     FUNCTION_TYPES,
-    IAM_ROLE,
+    LAYER_TYPES,
+    SAM_API,
     SAM_FUNCTION,
     SAM_HTTP_API,
+    SCHEDULER_SCHEDULE,
     SQS_QUEUE,
     TABLE_TYPES,
     USER_POOL,
@@ -63,6 +73,9 @@ from emulator.template.physical import (
     Props,
     RawResource,
 )
+from emulator.template.restapis import RestApiBuilder
+from emulator.template.sam_globals import apply_globals, parse_globals
+from emulator.template.schedules import ScheduleBuilder
 from emulator.template.services import (
     build_queue,
     build_table,
@@ -104,6 +117,10 @@ _BUILT = frozenset(
         USER_POOL,
         USER_POOL_CLIENT,
         SAM_HTTP_API,
+        SAM_API,
+        *LAYER_TYPES,
+        EVENTS_RULE,
+        SCHEDULER_SCHEDULE,
         V2_API,
         V2_ROUTE,
         V2_ROUTE_RESPONSE,
@@ -125,10 +142,13 @@ _IGNORED_BY_TYPE = {
     "AWS::Lambda::Version": "versions are not emulated; $LATEST runs",
     "AWS::Lambda::Alias": "aliases are not emulated; $LATEST runs",
     "AWS::Lambda::Url": "function URLs are not emulated",
-    "AWS::Lambda::LayerVersion": "layers are not emulated",
-    "AWS::Serverless::LayerVersion": "layers are not emulated",
-    "AWS::Serverless::Api": "REST APIs (v1) are not emulated; use an HttpApi",
-    "AWS::ApiGateway::RestApi": "REST APIs (v1) are not emulated; use an HTTP API",
+    "AWS::Lambda::LayerVersionPermission": "layer permissions are not enforced locally",
+    "AWS::ApiGateway::RestApi": (
+        "raw REST API resources are not served; declare REST APIs with AWS::Serverless::Api "
+        "and Api events"
+    ),
+    "AWS::ApiGateway::Deployment": "local stages serve the template's routes; no deployment",
+    "AWS::ApiGateway::Stage": "local stages serve the template's routes; no deployment",
     "AWS::ApiGatewayV2::Deployment": "local stages serve the template's routes; no deployment",
     "AWS::ApiGatewayV2::ApiMapping": "custom domains are not emulated",
     "AWS::ApiGatewayV2::DomainName": "custom domains are not emulated",
@@ -240,6 +260,7 @@ class _Loader:
         self.region = region
         self.account = account
         self.ignored: list[str] = []
+        self.aliases: dict[str, str] = {}  # SAM referenceable properties (implicit.py)
         self.sam = self._transforms()
         self.parameters = resolve_parameters(document.get("Parameters"), overrides)
         stack_uuid = naming.uuid_like(stack, "", "stack")
@@ -294,15 +315,17 @@ class _Loader:
             else:
                 live[resource.logical_id] = apply_globals(resource, globals_)
         declared = set(live) | set(skipped)
-        implicit: dict[str, RawResource] = {}
+        # AWS SAM: Api / HttpApi events without an API id create ServerlessRestApi /
+        # ServerlessHttpApi (Globals apply to them); everything else the transform adds
+        # (stages, roles, permissions, rules, ...) comes from implicit.py.
+        apis: dict[str, RawResource] = {}
         for resource in live.values():
-            role = f"{resource.logical_id}Role"
-            # AWS SAM: a function without Role gets a generated {LogicalId}Role.
-            needs_role = resource.type == SAM_FUNCTION and "Role" not in resource.properties
-            if needs_role and role not in declared:
-                implicit[role] = RawResource(role, IAM_ROLE, {}, implicit=True)
-            if uses_implicit_http_api(resource) and "ServerlessHttpApi" not in declared:
-                implicit["ServerlessHttpApi"] = apply_globals(implicit_http_api(), globals_)
+            if uses_implicit_http_api(resource) and IMPLICIT_HTTP_API not in declared:
+                apis[IMPLICIT_HTTP_API] = apply_globals(implicit_http_api(), globals_)
+            if uses_implicit_rest_api(resource) and IMPLICIT_REST_API not in declared:
+                apis[IMPLICIT_REST_API] = apply_globals(implicit_rest_api(), globals_)
+        implicit, self.aliases = implicit_resources(live, declared, self.resolver, apis)
+        live.update(apis)
         live.update(implicit)
         return live, skipped
 
@@ -341,19 +364,27 @@ class _Loader:
             stack=self.stack,
             region=self.region,
             account=self.account,
+            aliases=self.aliases,
         )
         self.resolver.resources = ids
         props = {logical_id: Props(res, self.resolver) for logical_id, res in live.items()}
         declared = [p for p in props.values() if not p.resource.implicit]
 
+        layers: dict[str, LocalLayer] = {}
+        for prop in declared:
+            if prop.resource.type in LAYER_TYPES:
+                metadata = self.document["Resources"][prop.resource.logical_id].get("Metadata")
+                layer = build_layer(prop, ids, self.path.parent, metadata)
+                layers[layer.arn] = layer
         functions: dict[str, Function] = {}
         pending_sources: list[PendingSource] = []
         pending_routes: list[PendingHttpRoute] = []
+        pending_events: list[PendingEvent] = []
         names: dict[str, str] = {}
         for prop in declared:
             if prop.resource.type not in FUNCTION_TYPES:
                 continue
-            function = build_function(prop, ids, self.path.parent)
+            function = build_function(prop, ids, self.path.parent, layers)
             if function.name in names:
                 raise TemplateError(
                     f"{prop.label}: FunctionName {function.name} is also used by "
@@ -362,9 +393,10 @@ class _Loader:
             names[function.name] = function.logical_id
             functions[function.logical_id] = function
             if prop.resource.type == SAM_FUNCTION:
-                sources, routes = sam_events(prop, self.ignored)
+                sources, routes, events = sam_events(prop, self.ignored)
                 pending_sources += sources
                 pending_routes += routes
+                pending_events += events
                 if prop.has("FunctionUrlConfig"):
                     self.ignored.append(f"{prop.label}: FunctionUrlConfig is not emulated")
 
@@ -398,6 +430,8 @@ class _Loader:
         apis = ApiBuilder(ids, props, functions, self.ignored)
         websocket_apis, v2_http_apis = apis.build_v2()
         sam_http_apis = apis.build_sam_http(pending_routes)
+        rest_apis = RestApiBuilder(ids, props, functions, pools, self.ignored).build(pending_events)
+        schedules = ScheduleBuilder(ids, props, functions, self.ignored).build(pending_events)
         self._check_needed(props, functions)
         return Template(
             path=self.path,
@@ -415,6 +449,8 @@ class _Loader:
             event_sources=resolve_sources(pending_sources, functions, queues, tables),
             outputs=MappingProxyType(self._outputs()),
             ignored=tuple(self.ignored),
+            rest_apis=rest_apis,
+            schedules=schedules,
         )
 
     def _check_needed(self, props: Mapping[str, Props], functions: Mapping[str, Function]) -> None:

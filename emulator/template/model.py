@@ -40,6 +40,10 @@ class Function:
     environment: Mapping[str, str]  # template variables only; the runner adds AWS's own
     arn: str
     policies: tuple[Mapping[str, object], ...] = ()  # parsed, not enforced
+    # Layer directories for the import path, after code_root, in lookup order: every
+    # layer's python/lib/python3.x/site-packages, then every python/, the last-listed
+    # layer first (AWS: Lambda unpacks layers into /opt in order, a later file wins).
+    layers: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +105,68 @@ class HttpApi:
     api_id: str
     stage: str  # "$default" for SAM's default HttpApi
     routes: tuple[HttpRoute, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RestAuthorizer:
+    """A REST API (v1) authorizer: a Lambda TOKEN/REQUEST one, or a Cognito user pool."""
+
+    name: str
+    kind: Literal["TOKEN", "REQUEST", "COGNITO_USER_POOLS"]
+    function: str | None  # logical id of the authorizer Function (Lambda kinds)
+    # "method.request.header.Authorization", "method.request.querystring.k",
+    # "stageVariables.v", "context.c"; TOKEN and Cognito read exactly one header.
+    identity_sources: tuple[str, ...]
+    ttl_s: int = 300  # result caching (AWS default 300 s; 0 = no caching)
+    validation_expression: str | None = None  # TOKEN: a regex the token must match
+    user_pool_ids: tuple[str, ...] = ()  # COGNITO_USER_POOLS: the pools whose tokens pass
+    scopes: tuple[str, ...] = ()  # COGNITO_USER_POOLS: access-token scopes (empty = id token)
+
+
+@dataclass(frozen=True, slots=True)
+class RestRoute:
+    """A method on a resource of a REST API, integrated with a Lambda proxy."""
+
+    method: str  # "GET", or "ANY"
+    path: str  # resource path: "/", "/items/{id}", "/{proxy+}"
+    function: str  # logical id
+    authorizer: RestAuthorizer | None
+    resource_id: str  # 6 lowercase alnum (the root resource: 10), as API Gateway assigns
+    timeout_ms: int = 29000  # AWS: integration timeout, 50..29000 ms (SAM TimeoutInMillis)
+
+
+@dataclass(frozen=True, slots=True)
+class RestApi:
+    """A REST API (v1): an AWS::Serverless::Api or SAM's implicit ServerlessRestApi."""
+
+    logical_id: str
+    api_id: str
+    stage: str  # "Prod" for SAM's implicit API; the URL's first path segment
+    routes: tuple[RestRoute, ...]
+    stage_variables: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+    binary_media_types: tuple[str, ...] = ()  # "image/png", "*/*", ...
+    # AWS SAM Cors: the OPTIONS preflight answer's Access-Control-* headers, by header
+    # name, values unquoted; None = no preflight methods.
+    cors: Mapping[str, str] | None = None
+
+    def domain_name(self, region: str) -> str:
+        return f"{self.api_id}.execute-api.{region}.amazonaws.com"
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A function on a schedule: SAM Schedule/ScheduleV2, Events::Rule, Scheduler::Schedule."""
+
+    logical_id: str  # the rule or schedule resource (SAM: "{Function}{Event}")
+    name: str  # physical name; `duelctl schedule fire NAME` takes it or the logical id
+    arn: str  # the rule's / schedule's ARN (the event's `resources`)
+    expression: str  # "rate(5 minutes)" or "cron(0 12 * * ? *)"
+    function: str  # logical id of the target Function
+    kind: Literal["rule", "scheduler"]  # EventBridge rule or EventBridge Scheduler
+    enabled: bool = True
+    input: str | None = None  # the target's constant Input (JSON text), else None
+    input_path: str | None = None  # rule targets: JSONPath into the scheduled event
+    timezone: str = "UTC"  # scheduler: ScheduleExpressionTimezone (cron and at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +273,8 @@ class Template:
     event_sources: tuple[EventSource, ...]
     outputs: Mapping[str, Output]
     ignored: tuple[str, ...] = field(default=())  # "LogicalId (Type)" the emulator skips
+    rest_apis: tuple[RestApi, ...] = ()
+    schedules: tuple[Schedule, ...] = ()
 
     def function(self, logical_id: str) -> Function:
         return self.functions[logical_id]

@@ -19,6 +19,19 @@ SAM_FUNCTION = "AWS::Serverless::Function"
 LAMBDA_FUNCTION = "AWS::Lambda::Function"
 FUNCTION_TYPES = frozenset({SAM_FUNCTION, LAMBDA_FUNCTION})
 SAM_HTTP_API = "AWS::Serverless::HttpApi"
+SAM_API = "AWS::Serverless::Api"
+SAM_LAYER = "AWS::Serverless::LayerVersion"
+LAMBDA_LAYER = "AWS::Lambda::LayerVersion"
+LAYER_TYPES = frozenset({SAM_LAYER, LAMBDA_LAYER})
+REST_API = "AWS::ApiGateway::RestApi"
+REST_STAGE = "AWS::ApiGateway::Stage"
+REST_DEPLOYMENT = "AWS::ApiGateway::Deployment"
+EVENTS_RULE = "AWS::Events::Rule"
+SCHEDULER_SCHEDULE = "AWS::Scheduler::Schedule"
+LAMBDA_PERMISSION = "AWS::Lambda::Permission"
+LAMBDA_ALIAS = "AWS::Lambda::Alias"
+LAMBDA_VERSION = "AWS::Lambda::Version"
+LAMBDA_URL = "AWS::Lambda::Url"
 SAM_SIMPLE_TABLE = "AWS::Serverless::SimpleTable"
 DYNAMODB_TABLE = "AWS::DynamoDB::Table"
 DYNAMODB_GLOBAL_TABLE = "AWS::DynamoDB::GlobalTable"
@@ -46,11 +59,15 @@ _ID_LENGTHS = {
     "AWS::ApiGatewayV2::Model": 6,
     "AWS::ApiGatewayV2::IntegrationResponse": 6,
     "AWS::ApiGatewayV2::ApiMapping": 6,
-    "AWS::ApiGateway::RestApi": 10,
-    "AWS::Serverless::Api": 10,
+    REST_API: 10,
+    SAM_API: 10,
+    REST_DEPLOYMENT: 6,
+    "AWS::ApiGateway::Resource": 6,
+    "AWS::ApiGateway::Authorizer": 6,
 }
-# AWS: maximum physical name lengths (Lambda 64, IAM role 64, SQS 80, DynamoDB 255).
-_NAME_LIMITS = {"function": 64, "role": 64, "queue": 80, "table": 255, "other": 128}
+# AWS: maximum physical name lengths (Lambda 64, IAM role 64, SQS 80, DynamoDB 255,
+# EventBridge rules and schedules 64).
+_NAME_LIMITS = {"function": 64, "role": 64, "queue": 80, "table": 255, "rule": 64, "other": 128}
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,9 +191,12 @@ class PhysicalIds:
         stack: str,
         region: str,
         account: str,
+        aliases: dict[str, str] | None = None,
     ) -> None:
         self.live = live
         self.skipped = skipped
+        # SAM's referenceable properties ("MyApi.Stage" -> "MyApiProdStage", see implicit.py)
+        self.aliases = aliases or {}
         self.resolver = resolver
         self.stack = stack
         self.region = region
@@ -188,15 +208,17 @@ class PhysicalIds:
     # ------------------------------------------------------------------ ResourceRefs
 
     def has(self, logical_id: str) -> bool:
-        return logical_id in self.live or logical_id in self.skipped
+        return logical_id in self.live or logical_id in self.skipped or logical_id in self.aliases
 
     def ref(self, logical_id: str, where: str) -> Any:
+        logical_id = self.aliases.get(logical_id, logical_id)
         resource = self._resource(logical_id, where)
         if logical_id not in self._refs:
             self._refs[logical_id] = self._guarded("Ref", resource, where, self._ref_value)
         return self._refs[logical_id]
 
     def get_att(self, logical_id: str, attribute: str, where: str) -> Any:
+        logical_id = self.aliases.get(logical_id, logical_id)
         resource = self._resource(logical_id, where)
         return self._guarded(
             f"GetAtt {attribute}", resource, where, lambda r: self._attribute(r, attribute, where)
@@ -239,6 +261,29 @@ class PhysicalIds:
 
     def api_id(self, resource: RawResource) -> str:
         return naming.lower_id(self.stack, resource.logical_id, 10)
+
+    def root_resource_id(self, resource: RawResource) -> str:
+        """A REST API's root resource id (`/`), 10 lowercase alphanumerics like API Gateway's."""
+        return naming.token(self.stack, resource.logical_id, 10, naming.LOWER_ALNUM, "root")
+
+    def rule_arn(self, resource: RawResource) -> str:
+        return f"arn:aws:events:{self.region}:{self.account}:rule/{self.name(resource)}"
+
+    def schedule_arn(self, resource: RawResource) -> str:
+        group = self._declared_name(resource, "GroupName") or "default"
+        return (
+            f"arn:aws:scheduler:{self.region}:{self.account}:schedule/{group}/{self.name(resource)}"
+        )
+
+    def layer_arn(self, resource: RawResource) -> str:
+        """`arn:aws:lambda:{region}:{account}:layer:{name}:1`, the version a first deploy gets.
+
+        AWS SAM names a LayerVersion after its logical id unless LayerName says otherwise.
+        """
+        name = self._declared_name(resource, "LayerName")
+        if name is None:
+            name = resource.logical_id if resource.type == SAM_LAYER else self.name(resource)
+        return f"arn:aws:lambda:{self.region}:{self.account}:layer:{name}:1"
 
     def api_endpoint(self, resource: RawResource) -> str:
         scheme = "https"
@@ -315,6 +360,9 @@ class PhysicalIds:
         elif rtype in (V2_API, V2_AUTHORIZER):
             declared = self._declared_name(resource, "Name")
             limit = _NAME_LIMITS["other"]
+        elif rtype in (EVENTS_RULE, SCHEDULER_SCHEDULE):
+            declared = self._declared_name(resource, "Name")
+            limit = _NAME_LIMITS["rule"]
         elif rtype == "AWS::S3::Bucket":
             declared = self._declared_name(resource, "BucketName")
             if declared is None:
@@ -343,6 +391,10 @@ class PhysicalIds:
             return self.api_id(resource)
         if rtype == V2_STAGE:
             return self._declared_name(resource, "StageName") or "$default"
+        if rtype == REST_STAGE:
+            return self._declared_name(resource, "StageName") or resource.logical_id
+        if rtype in (LAMBDA_ALIAS, LAMBDA_VERSION):
+            return self._qualified_arn(resource)
         if rtype in _ID_LENGTHS:
             return naming.lower_id(self.stack, resource.logical_id, _ID_LENGTHS[rtype])
         if rtype == EVENT_SOURCE_MAPPING:
@@ -351,10 +403,19 @@ class PhysicalIds:
             return f"arn:aws:sns:{self.region}:{self.account}:{self.name(resource)}"
         if rtype == "AWS::IAM::ManagedPolicy":
             return f"arn:aws:iam::{self.account}:policy/{self.name(resource)}"
-        if rtype in ("AWS::Lambda::LayerVersion", "AWS::Serverless::LayerVersion"):
-            layer = self._declared_name(resource, "LayerName") or self.name(resource)
-            return f"arn:aws:lambda:{self.region}:{self.account}:layer:{layer}:1"
+        if rtype in LAYER_TYPES:
+            return self.layer_arn(resource)
         return self.name(resource)
+
+    def _qualified_arn(self, resource: RawResource) -> str:
+        """An alias's or version's ARN: the function's ARN with `:{alias}` or `:{version}`."""
+        target = self._declared_name(resource, "FunctionName") or ""
+        if not target.startswith("arn:"):
+            target = f"arn:aws:lambda:{self.region}:{self.account}:function:{target}"
+        qualifier = (
+            "1" if resource.type == LAMBDA_VERSION else self._declared_name(resource, "Name")
+        )
+        return f"{target}:{qualifier or '1'}"
 
     def _attribute(self, resource: RawResource, attribute: str, where: str) -> Any:
         rtype = resource.type
@@ -391,6 +452,23 @@ class PhysicalIds:
             values = {
                 "ApiEndpoint": lambda: self.api_endpoint(resource),
                 "ApiId": lambda: self.api_id(resource),
+            }
+        elif rtype in (REST_API, SAM_API):
+            values = {
+                "RestApiId": lambda: self.api_id(resource),
+                "RootResourceId": lambda: self.root_resource_id(resource),
+            }
+        elif rtype == EVENTS_RULE:
+            values = {"Arn": lambda: self.rule_arn(resource)}
+        elif rtype == SCHEDULER_SCHEDULE:
+            values = {"Arn": lambda: self.schedule_arn(resource)}
+        elif rtype in LAYER_TYPES:
+            values = {"LayerVersionArn": lambda: self.layer_arn(resource)}
+        elif rtype == LAMBDA_URL:
+            url_id = naming.token(self.stack, resource.logical_id, 32, naming.LOWER_ALNUM, "url")
+            values = {
+                "FunctionUrl": lambda: f"https://{url_id}.lambda-url.{self.region}.on.aws/",
+                "FunctionArn": lambda: self._declared_name(resource, "TargetFunctionArn") or "",
             }
         elif rtype == IAM_ROLE:
             values = {

@@ -10,9 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from adapters.dynamo import all_items, error_code, now_seconds, usable_key
+from adapters.dynamo import all_items, now_seconds, usable_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,25 +56,27 @@ class ConnectionsRepository:
             Key={"userId": {"S": user_id}, "connectionId": {"S": connection_id}},
         )
 
-    def refresh(self, user_id: str, connection_id: str, expire_at: int) -> bool:
-        """Set a new `expireAt` on an existing item; False if the item is gone.
+    def refresh(self, conn: Connection) -> None:
+        """Push the connection's `expireAt` to `conn.expire_at`, writing the item if it is gone.
 
-        Conditional on existence so a ping never resurrects a deleted connection as a
-        half item (no username, no connectedAt).
+        A ping comes from an open socket, so its item is put back whole from the
+        authorizer's identity when TTL or a wrong 410 clean-up removed it (protocol.md:
+        ping on a live socket whose item is gone). One unconditional update: fields the
+        item has keep their values, missing ones are filled.
         """
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"userId": {"S": user_id}, "connectionId": {"S": connection_id}},
-                UpdateExpression="SET expireAt = :e",
-                ConditionExpression="attribute_exists(connectionId)",
-                ExpressionAttributeValues={":e": {"N": str(expire_at)}},
-            )
-        except ClientError as err:
-            if error_code(err) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        self._client.update_item(
+            TableName=self._table,
+            Key={"userId": {"S": conn.user_id}, "connectionId": {"S": conn.connection_id}},
+            UpdateExpression=(
+                "SET expireAt = :e, username = if_not_exists(username, :u), "
+                "connectedAt = if_not_exists(connectedAt, :c)"
+            ),
+            ExpressionAttributeValues={
+                ":e": {"N": str(conn.expire_at)},
+                ":u": {"S": conn.username},
+                ":c": {"S": conn.connected_at},
+            },
+        )
 
     def live(self, user_id: str, now_ms: int) -> list[Connection]:
         """The user's live connections (none for an id that cannot exist)."""

@@ -18,18 +18,35 @@ import boto3
 from botocore.config import Config as BotoConfig
 
 from adapters.config import Config
-from adapters.connections import ConnectionsRepository
-from adapters.notifier import ManagementApiPoster, Notifier, Poster
+from adapters.connections import Connection, ConnectionsRepository
+from adapters.delivery import Receipts
+from adapters.effects import Effects
+from adapters.locks import LockRepository
+from adapters.notifier import ManagementApiPoster, Notifier, Poster, never_short_of_time
 from adapters.sessions import SessionsRepository
 from adapters.timer_queue import TimerQueue
 from adapters.tokens import JwksKeySource, KeySource
 
-# Keep a post well inside the function timeout (10 s in template.yaml).
-_MANAGEMENT_CLIENT_CONFIG = BotoConfig(connect_timeout=3, read_timeout=5)
+# Bounded posts (issue 14, defect 5): botocore's legacy mode makes 5 attempts and retries
+# read timeouts, so one stalled post could outlast the function. Standard mode, two
+# attempts in all, 1 s to connect and 2 s to read: at worst ~7 s, the figure
+# adapters.notifier.POST_RESERVE_MS keeps free before a delivery starts a post.
+# AWS: botocore retries 429 and 5xx, not 403/410/413 (aws-fidelity §5).
+MANAGEMENT_CLIENT_CONFIG = BotoConfig(
+    connect_timeout=1,
+    read_timeout=2,
+    retries={"mode": "standard", "total_max_attempts": 2},
+)
 
 
 def system_now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def remaining_ms(context: object) -> Callable[[], int]:
+    """The invocation's `get_remaining_time_in_millis` (aws-fidelity §13), if it has one."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return remaining if callable(remaining) else never_short_of_time
 
 
 class Deps:
@@ -67,6 +84,14 @@ class Deps:
     def sessions(self) -> SessionsRepository:
         return SessionsRepository(self.dynamodb, self.config.sessions_table)
 
+    @cached_property
+    def locks(self) -> LockRepository:
+        return LockRepository(self.dynamodb, self.config.sessions_table, self.sessions)
+
+    @cached_property
+    def receipts(self) -> Receipts:
+        return Receipts(self.dynamodb, self.config.sessions_table)
+
     @property
     def timers(self) -> TimerQueue:
         if self._timers is None:
@@ -80,22 +105,51 @@ class Deps:
             self._key_source = JwksKeySource(self.config.jwks_url)
         return self._key_source
 
-    def notifier(self, endpoint: str) -> Notifier:
-        """A Notifier posting through the @connections API at `endpoint` (cached per endpoint)."""
+    def notifier(self, endpoint: str, context: object = None) -> Notifier:
+        """A Notifier posting through the @connections API at `endpoint` (poster cached per
+        endpoint), that stops posting when `context` runs short of time."""
         poster = self._posters.get(endpoint)
         if poster is None:
             poster = self._posters[endpoint] = self._poster_factory(endpoint)
-        return Notifier(poster, self.connections, self.now_ms)
+        return Notifier(poster, self.connections, self.now_ms, remaining_ms(context))
+
+    def effects(
+        self,
+        notifier: Notifier,
+        now_ms: int,
+        context: object,
+        known: dict[str, list[Connection]] | None = None,
+    ) -> Effects:
+        """Effects for one invocation: its delivery lease ends when the invocation must."""
+        return Effects(
+            timers=self.timers,
+            notifier=notifier,
+            sessions=self.sessions,
+            receipts=self.receipts,
+            now_ms=now_ms,
+            lease_until=lease_until(now_ms, context),
+            known=known or {},
+        )
 
     def _management_poster(self, endpoint: str) -> Poster:
         client = boto3.client(
             "apigatewaymanagementapi",
             endpoint_url=endpoint,
             region_name=self.config.region,
-            config=_MANAGEMENT_CLIENT_CONFIG,
+            config=MANAGEMENT_CLIENT_CONFIG,
         )
         return ManagementApiPoster(client)
 
+
+def lease_until(now_ms: int, context: object) -> int:
+    """Epoch ms by which this invocation has certainly ended (Lambda kills it at timeout)."""
+    remaining = remaining_ms(context)()
+    return now_ms + min(remaining, MAX_LEASE_MS)
+
+
+# Without a Lambda context (scripts, tests) a lease still ends: longer than any function
+# timeout in template.yaml.
+MAX_LEASE_MS = 60_000
 
 _current: Deps | None = None
 

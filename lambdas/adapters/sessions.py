@@ -1,41 +1,49 @@
-"""The `Sessions` table: session items, per-user lock items, and exactly-once writes.
+"""The `Sessions` table's session items and their exactly-once transitions.
 
 Every transition is a conditional write on the status it was decided from; a write
-that loses a race reads the winner's item and decides again (aws-fidelity §10).
+that loses a race gets the winner's item back (ReturnValuesOnConditionCheckFailure)
+and decides again on it (docs/aws-behaviour.md §10). Where the common case is known in advance
+(an accept, a stop, a due timer) the write goes first, conditioned on exactly the
+facts that decision needs, and returns the item it replaced: no read before the write.
 
-User locks make `user_busy` atomic: item `sessionId = "USER#<userId>"` with `holder`
-(the session that last claimed the user) and its own `expireAt`. An invite puts the
-session and both locks in one TransactWriteItems, each lock conditioned on being
-exactly as it was read. A lock whose holder is stopped, past its deadline or gone is
-free, so nothing has to release locks. Lock items have no userA/userB, so they stay
-out of both GSIs.
+Besides docs/protocol.md's fields, a session item may carry delivery state for system
+endings (`lease`, `receipts`: adapters/delivery.py) and `lostTimer`, the body of a
+timer message SQS refused (adapters/effects.py): the stream consumer schedules it.
+User locks (`USER#<userId>` items) live in the same table: adapters/locks.py.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
+from enum import Enum
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from adapters.dynamo import all_items, error_code, usable_key
-from duel.errors import DuelError, ErrorCode
-from duel.machine import Outcome, Timing, Transition, is_engaged, lock_expire_at, settle
+from duel.machine import SYSTEM_COMMANDS, Expectation, Outcome, Role, Transition
 from duel.session import EndReason, Session, Status
+from duel.times import iso
 
 LOCK_PREFIX = "USER#"
 # Statuses only move forward (pending -> active -> stopped), so a decision loses at
 # most two races before it sees a final state.
 MAX_ATTEMPTS = 4
-# AWS: BatchGetItem takes at most 100 keys per call (DynamoDB API reference).
-BATCH_GET_LIMIT = 100
-BATCH_GET_RETRIES = 5
+LEASE = "lease"  # epoch ms until which a delivery of the session's ending is in progress
+LOST_TIMER = "lostTimer"
 
 log = logging.getLogger(__name__)
 
-_OPTIONAL = {"startAt": "start_at", "endsAt": "ends_at", "endReason": "end_reason"}
+# Session field -> (item attribute, DynamoDB type), for the fields transitions change.
+_ATTRIBUTES: Mapping[str, tuple[str, str]] = {
+    "status": ("status", "S"),
+    "start_at": ("startAt", "S"),
+    "ends_at": ("endsAt", "S"),
+    "expire_at": ("expireAt", "N"),
+    "end_reason": ("endReason", "S"),
+    "ended_by": ("endedBy", "S"),
+}
 
 
 def session_to_item(session: Session) -> dict[str, Any]:
@@ -62,7 +70,8 @@ def session_to_item(session: Session) -> dict[str, Any]:
 def session_from_item(item: Mapping[str, Any] | None) -> Session | None:
     """A session from a table item or stream image; None for a lock item or nothing.
 
-    Images in Streams records use the same attribute-value form as GetItem (aws-fidelity §8).
+    Images in Streams records use the same attribute-value form as GetItem
+    (docs/aws-behaviour.md §8).
     """
     if not item or "userA" not in item or "userB" not in item:
         return None
@@ -87,8 +96,13 @@ def session_from_item(item: Mapping[str, Any] | None) -> Session | None:
     )
 
 
-def lock_key(user_id: str) -> dict[str, Any]:
-    return {"sessionId": {"S": LOCK_PREFIX + user_id}}
+def session_key(session_id: str) -> dict[str, Any]:
+    return {"sessionId": {"S": session_id}}
+
+
+def is_session_key(session_id: str) -> bool:
+    """Whether a client-supplied id can name a session item (not a lock, not unusable)."""
+    return usable_key(session_id) and not session_id.startswith(LOCK_PREFIX)
 
 
 class TransitionConflict(Exception):
@@ -99,38 +113,202 @@ class TransitionConflict(Exception):
         self.current = current
 
 
+class _Update:
+    """An UpdateExpression under construction, with its placeholders."""
+
+    def __init__(self) -> None:
+        self.sets: list[str] = []
+        self.removes: list[str] = []
+        self.names: dict[str, str] = {}
+        self.values: dict[str, Any] = {}
+
+    def name(self, attribute: str) -> str:
+        placeholder = f"#a{len(self.names)}"
+        self.names[placeholder] = attribute
+        return placeholder
+
+    def value(self, value: Any) -> str:
+        placeholder = f":v{len(self.values)}"
+        self.values[placeholder] = value
+        return placeholder
+
+    def assign(self, field: str, value: Any) -> None:
+        attribute, kind = _ATTRIBUTES[field]
+        if value is None:
+            self.removes.append(self.name(attribute))
+            return
+        text = str(value.value if isinstance(value, Enum) else value)
+        self.sets.append(f"{self.name(attribute)} = {self.value({kind: text})}")
+
+    def expression(self) -> str:
+        parts = []
+        if self.sets:
+            parts.append("SET " + ", ".join(self.sets))
+        if self.removes:
+            parts.append("REMOVE " + ", ".join(self.removes))
+        return " ".join(parts)
+
+
 class SessionsRepository:
     def __init__(self, client: Any, table: str) -> None:
         self._client = client
         self._table = table
 
-    # ------------------------------------------------------------ sessions
-
     def get(self, session_id: str) -> Session | None:
         """A consistent read; None for no such session (lock ids and unusable keys included)."""
-        if not usable_key(session_id) or session_id.startswith(LOCK_PREFIX):
+        if not is_session_key(session_id):
             return None
         item = self._client.get_item(
-            TableName=self._table, Key={"sessionId": {"S": session_id}}, ConsistentRead=True
+            TableName=self._table, Key=session_key(session_id), ConsistentRead=True
         ).get("Item")
         return session_from_item(item)
 
-    def save(self, transition: Transition) -> None:
+    def save(self, transition: Transition, lease_until: int | None = None) -> None:
         """Write `transition.after` if the item still has `transition.before`'s status.
 
-        Raises TransitionConflict with the current item otherwise.
+        Raises TransitionConflict with the current item otherwise. An update, not a put,
+        so attributes outside the session (delivery state) survive. A system ending
+        also takes the delivery lease (`lease_until`, epoch ms).
         AWS: ReturnValuesOnConditionCheckFailure=ALL_OLD returns the item that failed the
-        condition, saving a read (aws-fidelity §10).
+        condition, saving a read (docs/aws-behaviour.md §10).
         """
         if transition.before is None:
-            raise ValueError("new sessions are written by open_invite")
+            raise ValueError("new sessions are written by LockRepository.open_invite")
+        update = _Update()
+        after = transition.after
+        for field in _ATTRIBUTES:
+            update.assign(field, getattr(after, field))
+        before = update.value({"S": transition.before.status.value})
+        condition = f"{update.name('status')} = {before}"
+        self._write(after.session_id, update, condition, _lease(transition, lease_until))
+
+    def run(
+        self,
+        session_id: str,
+        decide: Callable[[Session | None], Outcome],
+        *,
+        expect: Expectation | None = None,
+        lease_until: int | None = None,
+    ) -> Outcome:
+        """Decide on the current session and persist the decision, exactly once.
+
+        With `expect`, the expected transition is written blind first; its ALL_OLD item
+        is what `decide` runs on (and must agree with), and a failed condition hands back
+        the item to decide on instead: one call in the common case, never a read. On a
+        lost race `decide` runs again on the winner's item, so the outcome always matches
+        what is stored: e.g. a stop that loses to an accept stops the duel.
+        """
+        if not is_session_key(session_id):
+            return decide(None)
+        if expect is None:
+            return self.decide_and_save(session_id, self.get(session_id), decide, lease_until)
+        try:
+            before = self._write_expected(session_id, expect, lease_until)
+        except TransitionConflict as conflict:
+            return self.decide_and_save(session_id, conflict.current, decide, lease_until)
+        outcome = decide(before)
+        written = outcome.transition
+        if (
+            written is None
+            or written.command is not expect.command
+            or any(getattr(written.after, f) != v for f, v in expect.changes.items())
+        ):
+            raise RuntimeError(
+                f"session {session_id}: {expect.command} was written but decided {outcome}"
+            )
+        return outcome
+
+    def decide_and_save(
+        self,
+        session_id: str,
+        current: Session | None,
+        decide: Callable[[Session | None], Outcome],
+        lease_until: int | None = None,
+    ) -> Outcome:
+        """`run` from an item already in hand (read, or returned by a failed write)."""
+        for _ in range(MAX_ATTEMPTS):
+            outcome = decide(current)
+            if outcome.transition is None:
+                return outcome
+            try:
+                self.save(outcome.transition, lease_until)
+            except TransitionConflict as conflict:
+                log.info("session %s changed under us; deciding again", session_id)
+                current = conflict.current
+                continue
+            return outcome
+        raise RuntimeError(f"session {session_id} kept changing; gave up")
+
+    def _write_expected(
+        self, session_id: str, expect: Expectation, lease_until: int | None
+    ) -> Session | None:
+        """The conditional write of `expect`; returns the item it replaced."""
+        update = _Update()
+        for field, value in expect.changes.items():
+            update.assign(field, value)
+        status = update.name("status")
+        conditions = [f"{status} = {update.value({'S': expect.status.value})}"]
+        if expect.by is not None:
+            by = update.value({"S": expect.by})
+            user_a, user_b = update.name("userA"), update.name("userB")
+            # Who may issue it, as `apply` checks (docs/protocol.md: the inviter never answers).
+            conditions.append(
+                {
+                    Role.INVITER: f"{user_a} = {by}",
+                    Role.INVITEE: f"{user_b} = {by} AND {user_a} <> {by}",
+                    Role.EITHER: f"({user_a} = {by} OR {user_b} = {by})",
+                }[expect.role]
+            )
+        # Wire times compare as strings: fixed width, UTC, most significant part first.
+        deadline = update.name("expiresAt" if expect.status is Status.PENDING else "endsAt")
+        now = update.value({"S": iso(expect.now_ms)})
+        conditions.append(
+            f"{deadline} > {now}" if expect.before_deadline else f"{deadline} <= {now}"
+        )
+        lease = lease_until if expect.command in SYSTEM_COMMANDS else None
+        return self._write(session_id, update, " AND ".join(conditions), lease, old=True)
+
+    def _write(
+        self,
+        session_id: str,
+        update: _Update,
+        condition: str,
+        lease_until: int | None,
+        *,
+        old: bool = False,
+    ) -> Session | None:
+        if lease_until is not None:
+            update.sets.append(f"{update.name(LEASE)} = {update.value({'N': str(lease_until)})}")
+        try:
+            answer = self._client.update_item(
+                TableName=self._table,
+                Key=session_key(session_id),
+                UpdateExpression=update.expression(),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=update.names,
+                ExpressionAttributeValues=update.values,
+                ReturnValues="ALL_OLD" if old else "NONE",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as err:
+            if error_code(err) != "ConditionalCheckFailedException":
+                raise
+            current: Any = err.response.get("Item")
+            raise TransitionConflict(session_from_item(current)) from None
+        return session_from_item(answer.get("Attributes"))
+
+    def restore_ended(self, transition: Transition, lease_until: int) -> None:
+        """Write back, ended, a session TTL removed while live (the backstop's transition).
+
+        Raises TransitionConflict with the item found when one exists already: a retry or
+        a duplicate of the same stream record wrote it first.
+        """
+        item = {**session_to_item(transition.after), LEASE: {"N": str(lease_until)}}
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item=session_to_item(transition.after),
-                ConditionExpression="#s = :before",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":before": {"S": transition.before.status.value}},
+                Item=item,
+                ConditionExpression="attribute_not_exists(sessionId)",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as err:
@@ -139,25 +317,31 @@ class SessionsRepository:
             current: Any = err.response.get("Item")
             raise TransitionConflict(session_from_item(current)) from None
 
-    def run(self, session_id: str, decide: Callable[[Session | None], Outcome]) -> Outcome:
-        """Decide on the current session and persist the decision, exactly once.
+    def mark_lost_timer(self, session_id: str, body: str) -> None:
+        """Record a timer SQS refused, for the Sessions stream consumer to schedule."""
+        self._client.update_item(
+            TableName=self._table,
+            Key=session_key(session_id),
+            UpdateExpression="SET #t = :t",
+            ConditionExpression="attribute_exists(sessionId)",
+            ExpressionAttributeNames={"#t": LOST_TIMER},
+            ExpressionAttributeValues={":t": {"S": body}},
+        )
 
-        On a lost race `decide` runs again on the winner's item, so the outcome always
-        matches what is stored: e.g. a stop that loses to an accept stops the duel.
-        """
-        current = self.get(session_id)
-        for _ in range(MAX_ATTEMPTS):
-            outcome = decide(current)
-            if outcome.transition is None:
-                return outcome
-            try:
-                self.save(outcome.transition)
-            except TransitionConflict as conflict:
-                log.info("session %s changed under us; deciding again", session_id)
-                current = conflict.current
-                continue
-            return outcome
-        raise RuntimeError(f"session {session_id} kept changing; gave up")
+    def clear_lost_timer(self, session_id: str, body: str) -> None:
+        """Forget a lost timer once scheduled (if it is still the one recorded)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=session_key(session_id),
+                UpdateExpression="REMOVE #t",
+                ConditionExpression="#t = :t",
+                ExpressionAttributeNames={"#t": LOST_TIMER},
+                ExpressionAttributeValues={":t": {"S": body}},
+            )
+        except ClientError as err:
+            if error_code(err) != "ConditionalCheckFailedException":
+                raise
 
     def for_user(self, user_id: str) -> list[Session]:
         """Every session the user is userA or userB of (GSIs: eventually consistent)."""
@@ -176,129 +360,7 @@ class SessionsRepository:
             found.extend(s for s in map(session_from_item, items) if s)
         return found
 
-    # ------------------------------------------------------------ invites and locks
 
-    def holder(self, user_id: str) -> str | None:
-        """The session id in the user's lock item (consistent read), if there is one."""
-        item = self._client.get_item(
-            TableName=self._table, Key=lock_key(user_id), ConsistentRead=True
-        ).get("Item")
-        return item["holder"]["S"] if item and "holder" in item else None
-
-    def open_invite(
-        self,
-        transition: Transition,
-        now_ms: int,
-        timing: Timing,
-        on_settled: Callable[[Transition], None],
-    ) -> None:
-        """Create the pending session of `transition` if neither user is busy.
-
-        Raises DuelError(user_busy) when a lock's holder is still pending or active. A
-        holder past its deadline is ended first, and `on_settled` announces that at once
-        (its users hear no_response/timeout now, not when its timer comes), before any
-        later error can be raised.
-        """
-        session = transition.after
-        users = (session.user_a, session.user_b)
-        for _ in range(MAX_ATTEMPTS):
-            seen = {user: self.holder(user) for user in users}
-            holders = {h: self.get(h) for h in dict.fromkeys(seen.values()) if h is not None}
-            for user, holder_id in seen.items():
-                if holder_id is not None and is_engaged(holders[holder_id], now_ms):
-                    who = "you are" if user == session.user_a else "the invitee is"
-                    message = f"{who} already in a pending or active duel"
-                    raise DuelError(ErrorCode.USER_BUSY, message)
-            for holder_id, held in holders.items():
-                if held is not None and held.status is not Status.STOPPED:
-                    # Neither engaged nor stopped: past its deadline, so end it now.
-                    outcome = self.run(holder_id, lambda s: _settle_outcome(s, now_ms, timing))
-                    if outcome.transition is not None:
-                        on_settled(outcome.transition)
-            if self.try_create(session, seen, lock_expire_at(session, timing)):
-                return
-        raise RuntimeError(f"locks of {users} kept changing; gave up")
-
-    def try_create(
-        self, session: Session, seen: Mapping[str, str | None], lock_expire: int
-    ) -> bool:
-        """One transaction: put the session and re-point both locks, if the locks are as seen.
-
-        False when a lock changed since it was read (another invite got there first).
-        AWS: TransactWriteItems applies all puts or none (aws-fidelity §10).
-        """
-        items: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": session_to_item(session),
-                    "ConditionExpression": "attribute_not_exists(sessionId)",
-                }
-            }
-        ]
-        for user_id, holder_id in seen.items():
-            put: dict[str, Any] = {
-                "TableName": self._table,
-                "Item": {
-                    **lock_key(user_id),
-                    "holder": {"S": session.session_id},
-                    "expireAt": {"N": str(lock_expire)},
-                },
-            }
-            if holder_id is None:
-                put["ConditionExpression"] = "attribute_not_exists(sessionId)"
-            else:
-                put["ConditionExpression"] = "holder = :seen"
-                put["ExpressionAttributeValues"] = {":seen": {"S": holder_id}}
-            items.append({"Put": put})
-        try:
-            self._client.transact_write_items(TransactItems=items)
-        except ClientError as err:
-            if error_code(err) != "TransactionCanceledException":
-                raise
-            reasons = [r.get("Code") for r in err.response.get("CancellationReasons", [])]
-            log.info("invite %s lost a lock race: %s", session.session_id, reasons)
-            return False
-        return True
-
-    def current_sessions(self, user_ids: Iterable[str]) -> dict[str, Session | None]:
-        """Each user's lock holder as a session (None: no lock, or holder gone).
-
-        Two BatchGetItem rounds, locks then holders: /online needs every user's status
-        without a query per user.
-        """
-        users = [user for user in dict.fromkeys(user_ids) if usable_key(LOCK_PREFIX + user)]
-        locks = self._batch_get([LOCK_PREFIX + user for user in users])
-        holders = {
-            user: locks[LOCK_PREFIX + user]["holder"]["S"]
-            for user in users
-            if "holder" in locks.get(LOCK_PREFIX + user, {})
-        }
-        items = self._batch_get(list(dict.fromkeys(holders.values())))
-        return {user: session_from_item(items.get(holders.get(user, ""))) for user in users}
-
-    def _batch_get(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        for first in range(0, len(ids), BATCH_GET_LIMIT):
-            request: dict[str, Any] = {
-                self._table: {
-                    "Keys": [{"sessionId": {"S": i}} for i in ids[first : first + BATCH_GET_LIMIT]]
-                }
-            }
-            for retry in range(BATCH_GET_RETRIES + 1):
-                page = self._client.batch_get_item(RequestItems=request)
-                for item in page.get("Responses", {}).get(self._table, []):
-                    found[item["sessionId"]["S"]] = item
-                # AWS: keys it could not read come back as UnprocessedKeys, to be asked
-                # for again with exponential backoff (DynamoDB API reference, BatchGetItem).
-                request = page.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                if retry == BATCH_GET_RETRIES:
-                    raise RuntimeError(f"BatchGetItem left keys unprocessed: {request}")
-                time.sleep(0.05 * 2**retry)
-        return found
-
-
-def _settle_outcome(session: Session | None, now_ms: int, timing: Timing) -> Outcome:
-    return Outcome(transition=None if session is None else settle(session, now_ms, timing))
+def _lease(transition: Transition, lease_until: int | None) -> int | None:
+    """The delivery lease a transition's write takes: system endings only."""
+    return lease_until if transition.command in SYSTEM_COMMANDS else None

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 from types import MappingProxyType
+from typing import Any
 
 from duel import frames
 from duel.errors import DuelError, ErrorCode
@@ -124,6 +125,13 @@ _DEADLINE_COMMAND: Mapping[Status, Command] = MappingProxyType(
 _TIMER_EXPECTS: Mapping[TimerKind, Status] = MappingProxyType(
     {TimerKind.INVITE_EXPIRY: Status.PENDING, TimerKind.DUEL_END: Status.ACTIVE}
 )
+_TIMER_ENDS_WITH: Mapping[TimerKind, EndReason] = MappingProxyType(
+    {TimerKind.INVITE_EXPIRY: EndReason.NO_RESPONSE, TimerKind.DUEL_END: EndReason.TIMEOUT}
+)
+# The system endings and the command that writes each.
+_SYSTEM_ENDING: Mapping[EndReason, Command] = MappingProxyType(
+    {EndReason.NO_RESPONSE: Command.INVITE_EXPIRED, EndReason.TIMEOUT: Command.DUEL_ENDED}
+)
 
 
 class IllegalTransition(ValueError):
@@ -154,15 +162,56 @@ class Transition:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What one decision asks for: a transition to persist, an error for the sender, a timer.
+    """What one decision asks for: a transition to persist, an error for the sender, a timer,
+    or notices of an ending already stored that a redelivered message must make sure of.
 
     All may be empty (a late timer is dropped silently) and both a transition and an
     error may be set (a late accept gets invalid_state while the invite expires).
+    `resend` holds a system ending (no_response, timeout) found already stored: a
+    retried timer or stream record delivers what its first try did not (protocol.md:
+    a redelivered message sends what an interrupted delivery did not).
     """
 
     transition: Transition | None = None
     error: DuelError | None = None
     reschedule: Timer | None = None
+    resend: Ending | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """A stored system ending and the notices it owes both users."""
+
+    session_id: str
+    notices: tuple[Notice, ...]
+
+
+# The commands a timer or the TTL backstop issues: retried deliveries, so their notices
+# are delivered with receipts (adapters/delivery.py) and resent when a try was cut short.
+SYSTEM_COMMANDS = frozenset({Command.INVITE_EXPIRED, Command.DUEL_ENDED})
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """What a write of `command` decided without reading the session assumes it finds.
+
+    A conditional write of `changes` on exactly these facts (status, who may issue the
+    command, which side of the state's deadline `now_ms` is) succeeds only where `apply`
+    on the stored session yields the same transition, so a handler can write first and
+    decide on the item the write returns (DynamoDB ReturnValues), saving the read.
+    """
+
+    command: Command
+    status: Status  # the source status
+    role: Role
+    by: str | None
+    now_ms: int
+    changes: Mapping[str, Any]  # Session field -> new value
+
+    @property
+    def before_deadline(self) -> bool:
+        """User commands act strictly before the deadline, system ones from it on."""
+        return self.role is not Role.SYSTEM
 
 
 def deadline_ms(session: Session) -> int | None:
@@ -233,6 +282,35 @@ def check_invite(inviter: str, invitee: str) -> DuelError | None:
     return None
 
 
+def _changes(rule: Rule, now_ms: int, timing: Timing, by: str | None) -> dict[str, Any]:
+    """The Session fields a transition by `rule` sets, decided by time and actor alone."""
+    if rule.target is Status.ACTIVE:
+        start_ms = now_ms + timing.start_lead_s * 1000
+        ends_ms = start_ms + timing.duel_s * 1000
+        return {
+            "status": Status.ACTIVE,
+            "start_at": iso(start_ms),
+            "ends_at": iso(ends_ms),
+            "expire_at": ceil_seconds(ends_ms) + LIVE_TTL_MARGIN_S,
+        }
+    return {
+        "status": rule.target,
+        "end_reason": rule.end_reason,
+        "ended_by": by,
+        "expire_at": ceil_seconds(now_ms) + STOPPED_TTL_S,
+    }
+
+
+def _transition(
+    session: Session, command: Command, rule: Rule, changes: Mapping[str, Any]
+) -> Transition:
+    after = dataclasses.replace(session, **changes)
+    assert rule.frame is not None
+    frame = rule.frame(after)
+    notices = (Notice(after.user_a, frame), Notice(after.user_b, frame))
+    return Transition(command, session, after, notices)
+
+
 def apply(
     session: Session, command: Command, now_ms: int, timing: Timing, by: str | None = None
 ) -> Transition:
@@ -255,28 +333,37 @@ def apply(
     overdue = deadline is not None and now_ms >= deadline
     if overdue != (rule.role is Role.SYSTEM):
         raise IllegalTransition(f"{command} at {iso(now_ms)} is on the wrong side of {deadline}")
+    return _transition(session, command, rule, _changes(rule, now_ms, timing, by))
 
-    if rule.target is Status.ACTIVE:
-        start_ms = now_ms + timing.start_lead_s * 1000
-        ends_ms = start_ms + timing.duel_s * 1000
-        after = dataclasses.replace(
-            session,
-            status=Status.ACTIVE,
-            start_at=iso(start_ms),
-            ends_at=iso(ends_ms),
-            expire_at=ceil_seconds(ends_ms) + LIVE_TTL_MARGIN_S,
-        )
-    else:
-        after = dataclasses.replace(
-            session,
-            status=rule.target,
-            end_reason=rule.end_reason,
-            ended_by=by,
-            expire_at=ceil_seconds(now_ms) + STOPPED_TTL_S,
-        )
-    frame = rule.frame(after)
-    notices = (Notice(after.user_a, frame), Notice(after.user_b, frame))
-    return Transition(command, session, after, notices)
+
+def expect(
+    command: Command, now_ms: int, timing: Timing, by: str | None = None, *, status: Status
+) -> Expectation:
+    """The Expectation for issuing `command` from `status` at `now_ms` (see Expectation)."""
+    rule = TRANSITIONS.get((status, command))
+    if rule is None or rule.frame is None:
+        raise IllegalTransition(f"{command} not allowed from {status}")
+    if (rule.role is Role.SYSTEM) != (by is None):
+        raise IllegalTransition(f"{command} is not issued by {by!r}")
+    changes = _changes(rule, now_ms, timing, by)
+    return Expectation(command, status, rule.role, by, now_ms, MappingProxyType(changes))
+
+
+def answer_expectation(user_id: str, accept: bool, now_ms: int, timing: Timing) -> Expectation:
+    """What `answer` does in the common case: the invitee answers a pending invite in time."""
+    command = Command.ACCEPT if accept else Command.REJECT
+    return expect(command, now_ms, timing, user_id, status=Status.PENDING)
+
+
+def stop_expectation(user_id: str, now_ms: int, timing: Timing) -> Expectation:
+    """What `stop` does in the common case: a participant stops an active duel in time."""
+    return expect(Command.STOP, now_ms, timing, user_id, status=Status.ACTIVE)
+
+
+def timer_expectation(timer: Timer, now_ms: int, timing: Timing) -> Expectation:
+    """What `on_timer` does in the common case: the session it waits on is due."""
+    status = _TIMER_EXPECTS[timer.kind]
+    return expect(_DEADLINE_COMMAND[status], now_ms, timing, status=status)
 
 
 def settle(session: Session, now_ms: int, timing: Timing) -> Transition | None:
@@ -334,9 +421,16 @@ def on_timer(session: Session | None, timer: Timer, now_ms: int, timing: Timing)
     """A timer message: end the session if it is still in the expected state and due.
 
     Early (chained past 900 s, or delivered ahead of time): re-enqueue for the session's
-    own deadline. Late or duplicate (session gone or already moved on): drop silently.
+    own deadline. Already ended the way this timer ends it (a redelivery, a duplicate,
+    or the backstop got there first): resend that ending's notices, which the adapter
+    sends only where no receipt says they went out. Moved on otherwise (session gone,
+    accepted, ended by a user): drop silently.
     """
-    if session is None or session.status is not _TIMER_EXPECTS[timer.kind]:
+    if session is None:
+        return Outcome()
+    if session.status is Status.STOPPED:
+        return resend_ending(session, _TIMER_ENDS_WITH[timer.kind])
+    if session.status is not _TIMER_EXPECTS[timer.kind]:
         return Outcome()
     ended = settle(session, now_ms, timing)
     if ended is not None:
@@ -344,18 +438,36 @@ def on_timer(session: Session | None, timer: Timer, now_ms: int, timing: Timing)
     return Outcome(reschedule=timer_for(session))
 
 
-def on_ttl_removed(session: Session | None) -> tuple[Notice, ...]:
-    """Notices for a session DynamoDB TTL deleted before any timer ended it (the backstop).
-
-    Still pending: the invite went unanswered (`no_response`); still active: the duel
-    ran out (`timeout`); stopped (or not a session): nothing to say.
-    """
-    if session is None:
+def ending_notices(session: Session) -> tuple[Notice, ...]:
+    """The notices of a stored system ending (no_response, timeout); () for any other state."""
+    command = _SYSTEM_ENDING.get(session.end_reason) if session.end_reason else None
+    if session.status is not Status.STOPPED or command is None:
         return ()
-    command = _DEADLINE_COMMAND.get(session.status)
-    if command is None:
-        return ()
-    rule = TRANSITIONS[(session.status, command)]
+    source = Status.PENDING if command is Command.INVITE_EXPIRED else Status.ACTIVE
+    rule = TRANSITIONS[(source, command)]
     assert rule.frame is not None
     frame = rule.frame(session)
     return (Notice(session.user_a, frame), Notice(session.user_b, frame))
+
+
+def resend_ending(current: Session | None, reason: EndReason) -> Outcome:
+    """Outcome for a message whose ending (`reason`) may already be stored in `current`."""
+    if current is None or current.status is not Status.STOPPED or current.end_reason is not reason:
+        return Outcome()
+    return Outcome(resend=Ending(current.session_id, ending_notices(current)))
+
+
+def on_ttl_removed(session: Session | None, now_ms: int, timing: Timing) -> Transition | None:
+    """The ending of a session DynamoDB TTL deleted while pending or active (the backstop).
+
+    Still pending: the invite went unanswered (`no_response`); still active: the duel
+    ran out (`timeout`); stopped (or not a session): None, nothing to say. No deadline
+    check: the deletion itself says the deadline passed (expireAt = deadline + 300 s).
+    """
+    if session is None:
+        return None
+    command = _DEADLINE_COMMAND.get(session.status)
+    if command is None:
+        return None
+    rule = TRANSITIONS[(session.status, command)]
+    return _transition(session, command, rule, _changes(rule, now_ms, timing, None))

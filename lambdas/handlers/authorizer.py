@@ -1,7 +1,9 @@
 """$connect REQUEST authorizer: verify the Cognito JWT in `?token=`.
 
-AWS: raising exactly `Exception("Unauthorized")` refuses the handshake with 401; the
-Allow policy must name the event's `methodArn` (aws-fidelity §4).
+AWS: raising exactly `Exception("Unauthorized")` refuses the handshake with 401; any
+other exception is an authorizer failure and the handshake gets 500; the Allow policy
+must name the event's `methodArn` (docs/aws-behaviour.md §4). So only a token that fails
+verification is denied: a JWKS outage must not look like bad credentials to a client.
 """
 
 from __future__ import annotations
@@ -31,12 +33,16 @@ def allow_policy(identity: Identity, method_arn: str) -> dict[str, Any]:
 
 
 def handle(event: dict[str, Any], context: object) -> dict[str, Any]:
-    """Allow policy for a valid token; any failure at all is 401 Unauthorized."""
+    """Allow policy for a valid token; an invalid or missing one is 401 Unauthorized.
+
+    Anything else (the key set cannot be fetched, a bug) propagates: AWS turns it into
+    a 500, which tells the client to retry rather than to sign in again.
+    """
+    token = query_token(event)
+    d = deps.get()
     try:
-        token = query_token(event)
         if token is None:
             raise InvalidToken("no token in the query string")
-        d = deps.get()
         identity = authenticate(
             token,
             d.key_source,
@@ -44,7 +50,7 @@ def handle(event: dict[str, Any], context: object) -> dict[str, Any]:
             client_id=d.config.user_pool_client_id,
             now=d.now_ms() / 1000,
         )
-        return allow_policy(identity, str(event["methodArn"]))
-    except Exception as err:
+    except InvalidToken as err:
         log.warning("refusing connection: %s", err)
         raise Exception("Unauthorized") from None
+    return allow_policy(identity, str(event["methodArn"]))

@@ -13,6 +13,6 @@ from duel.messages import request_id_of, unroutable
 
 def handle(event: dict[str, Any], context: object) -> dict[str, Any]:
     request = ws_request(event)
-    notifier = deps.get().notifier(request.endpoint)
+    notifier = deps.get().notifier(request.endpoint, context)
     reply(notifier, request, error_frame(unroutable(request.body), request_id_of(request.body)))
     return {"statusCode": 200}

@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from adapters import deps
-from adapters.effects import carry_out, reply
+from adapters.effects import reply
 from adapters.events import ws_request
 from duel.errors import DuelError, ErrorCode
 from duel.frames import error_frame
@@ -20,7 +20,7 @@ from duel.messages import parse_invite, request_id_of
 def handle(event: dict[str, Any], context: object) -> dict[str, Any]:
     d = deps.get()
     request = ws_request(event)
-    notifier = d.notifier(request.endpoint)
+    notifier = d.notifier(request.endpoint, context)
     now_ms = d.now_ms()
     try:
         message = parse_invite(request.body)
@@ -39,14 +39,17 @@ def handle(event: dict[str, Any], context: object) -> dict[str, Any]:
             timing=d.config.timing,
             request_id=message.request_id,
         )
-        d.sessions.open_invite(
+        # The invitee's connections were just read: the frames reuse them.
+        effects = d.effects(notifier, now_ms, context, {message.to: invitee_connections})
+        d.locks.open_invite(
             transition,
             now_ms,
             d.config.timing,
-            on_settled=lambda ended: carry_out(Outcome(ended), d.timers, notifier, now_ms),
+            on_settled=lambda ended: effects.carry_out(Outcome(ended)),
+            lease_until=effects.lease_until,
         )
     except DuelError as err:
         reply(notifier, request, error_frame(err, request_id_of(request.body)))
         return {"statusCode": 200}
-    carry_out(Outcome(transition), d.timers, notifier, now_ms)
+    effects.carry_out(Outcome(transition))
     return {"statusCode": 200}

@@ -31,6 +31,6 @@ def handle(event: dict[str, Any], context: object) -> dict[str, Any]:
     connections = sorted(d.connections.all_live(now_ms), key=lambda c: c.connected_at)
     # The newest connection's username wins if a user's connections disagree.
     usernames = {c.user_id: c.username for c in connections if c.user_id != caller}
-    current = d.sessions.current_sessions(usernames)
+    current = d.locks.current_sessions(usernames)
     statuses = {user: user_status(current.get(user), now_ms) for user in usernames}
     return _json(200, online_body(usernames, statuses))

@@ -16,7 +16,7 @@ from duel.messages import parse_bare, request_id_of
 def handle(event: dict[str, Any], context: object) -> dict[str, Any]:
     d = deps.get()
     request = ws_request(event)
-    notifier = d.notifier(request.endpoint)
+    notifier = d.notifier(request.endpoint, context)
     try:
         message = parse_bare(request.body)
     except DuelError as err:

@@ -1,9 +1,12 @@
 """SQS consumer for timer messages: invite expiry and duel end, chained past 900 s.
 
 AWS: standard queues deliver at least once, possibly early relative to the deadline
-after a chain, possibly twice (aws-fidelity §9); the session item decides, and a timer
-that finds its session moved on is dropped. Records that raise are reported in
-`batchItemFailures` so only they are retried (ReportBatchItemFailures).
+after a chain, possibly twice (docs/aws-behaviour.md §9); the session item decides, and a timer
+that finds its session moved on is dropped. Records that raise, or whose ending could
+not reach every user, are reported in `batchItemFailures` so only they are retried
+(ReportBatchItemFailures); a retry sends only what no receipt covers (delivery.py).
+A record is not started when the invocation is short of time: it is reported and
+retried untouched rather than cut off half way by the timeout.
 """
 
 from __future__ import annotations
@@ -14,32 +17,42 @@ from typing import Any
 
 from adapters import deps
 from adapters.deps import Deps
-from adapters.effects import carry_out
 from adapters.events import records
 from adapters.notifier import Notifier
-from duel.machine import on_timer
+from duel.machine import on_timer, timer_expectation
 from duel.timers import decode_timer
 
 log = logging.getLogger(__name__)
 
 
-def _process(d: Deps, notifier: Notifier, record: Mapping[str, Any]) -> None:
+def _process(d: Deps, notifier: Notifier, context: object, record: Mapping[str, Any]) -> bool:
+    """Handle one timer message; False when its ending still owes someone a frame."""
     timer = decode_timer(record["body"])
-    now_ms = d.now_ms()
+    now_ms, timing = d.now_ms(), d.config.timing
+    effects = d.effects(notifier, now_ms, context)
     outcome = d.sessions.run(
-        timer.session_id, lambda session: on_timer(session, timer, now_ms, d.config.timing)
+        timer.session_id,
+        lambda session: on_timer(session, timer, now_ms, timing),
+        expect=timer_expectation(timer, now_ms, timing),  # the common case: it is due
+        lease_until=effects.lease_until,
     )
-    carry_out(outcome, d.timers, notifier, now_ms)
+    return effects.carry_out(outcome)
 
 
 def handle(event: dict[str, Any], context: object) -> dict[str, Any]:
     d = deps.get()
-    notifier = d.notifier(d.config.management_url)
+    notifier = d.notifier(d.config.management_url, context)
     failures: list[dict[str, str]] = []
     for record in records(event):
+        message_id = str(record.get("messageId", ""))
+        if notifier.short_of_time():
+            log.warning("timer message %s left for a retry: out of time", message_id)
+            failures.append({"itemIdentifier": message_id})
+            continue
         try:
-            _process(d, notifier, record)
+            if not _process(d, notifier, context, record):
+                failures.append({"itemIdentifier": message_id})
         except Exception:
-            log.exception("timer message %s failed", record.get("messageId"))
-            failures.append({"itemIdentifier": str(record.get("messageId", ""))})
+            log.exception("timer message %s failed", message_id)
+            failures.append({"itemIdentifier": message_id})
     return {"batchItemFailures": failures}

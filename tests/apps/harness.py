@@ -200,9 +200,9 @@ async def client_factory() -> AsyncIterator[Opener]:
             await client.close()
 
 
-def runtime_note(function: str, runtime: str) -> str:
-    """The one line the runner logs when a function's runtime is not the local Python."""
-    return f"{function}: {runtime} runs on local Python {LOCAL_VERSION}"
+def runtime_note(runtime: str) -> str:
+    """The one line `duelctl up` shows per runtime that is not the local Python."""
+    return f"{runtime} functions run on the local Python {LOCAL_VERSION}"
 
 
 def generated_name(stack: str, logical_id: str) -> re.Pattern[str]:

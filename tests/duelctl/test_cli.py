@@ -336,12 +336,13 @@ def test_connect_sends_typed_actions_and_prints_frames(duel_server) -> None:
     assert "← state sessions=[]" in out
     assert "← error code=unknown_action" in out
     assert "unknown command 'frobnicate'" in result.stderr
-    assert "no session yet" in result.stderr
+    assert "no invite to you to accept" in result.stderr  # after asking the server
     sent = duel_server.server.received
     assert sent == [
         '{"action":"ping","requestId":"p1"}',
         '{"action":"state"}',
         '{"action":"dance"}',
+        '{"action":"state","requestId":"duelctl-state-1"}',
     ]
 
 
@@ -350,3 +351,139 @@ def test_connect_with_a_refused_token_is_auth_rejected(duel_server) -> None:
     result = runner.invoke(app, ["connect", "banned-user", "--endpoints", str(duel_server.file)])
     line = one_error_line(result, 4)
     assert "refused banned-user's token (HTTP 403 Forbidden)" in line
+
+
+# -- the command line as a shell sees it (main(): what the installed script runs) -----------
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(list(args))
+    out, err = capsys.readouterr()
+    code = exited.value.code
+    return (code if isinstance(code, int) else 0), out, err
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("simulate", "alice"), "error: missing argument 'BOB' (see `duelctl simulate --help`)"),
+        (("up", "--nope"), "error: no such option: --nope (see `duelctl up --help`)"),
+        (("frobnicate",), "error: no such command 'frobnicate' (see `duelctl --help`)"),
+    ],
+)
+def test_usage_mistakes_are_one_error_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], args: tuple[str, ...], expected: str
+) -> None:
+    """Like every other mistake: one `error:` line naming where to read more, no box."""
+    code, out, err = run_main(capsys, *args)
+    assert code == 2
+    assert out == ""
+    assert err.strip() == expected
+
+
+def test_a_bad_option_value_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_main(capsys, "up", "--port", "abc")
+    assert code == 2
+    (line,) = err.strip().splitlines()
+    assert line.startswith("error: invalid value for '--port'") and "╭" not in err
+
+
+def test_version_from_the_script_and_from_python_m() -> None:
+    """`duelctl --version` and `python -m duelctl --version` print the installed version."""
+    import subprocess
+    import sys
+
+    import duelctl
+
+    for command in (
+        [sys.executable, "-c", "from duelctl.cli import main; main()", "--version"],
+        [sys.executable, "-m", "duelctl", "--version"],
+    ):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == f"duelctl {duelctl.version()}\n"
+    assert duelctl.__version__ == duelctl.version() != "0+unknown"
+
+
+@pytest.mark.parametrize("command", ["up", "token", "simulate", "run", "online", "connect"])
+def test_help_names_values_not_python_types(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """--help shows `--port PORT`, not `<int range> [0<=x<=65535]`, `<bool>` or `<str>`."""
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = run_main(capsys, command, "--help")
+    assert code == 0
+    for placeholder in ("<int", "<float", "<bool>", "<str>", "<list", "<file>", "<path>", "x>="):
+        assert placeholder not in out, (placeholder, out)
+    if command == "up":
+        assert "--port" in out and "PORT" in out and "--http-port" in out
+
+
+def test_a_miscapitalised_target_suggests_local() -> None:
+    line = one_error_line(invoke("token", "alice", "--target", "Local"), 2)
+    assert line == "error: unknown target 'Local'; did you mean 'local'?"
+
+
+def test_a_misspelt_stage_suggests_the_one_that_exists(in_tmp: Path) -> None:
+    (in_tmp / ".duelctl").mkdir()
+    (in_tmp / ".duelctl" / "staging.json").write_text("{}")
+    line = one_error_line(invoke("online", "--target", "stagin"), 3)
+    assert line.endswith("did you mean 'staging'?")
+
+
+def test_a_taken_http_port_names_it_and_its_flag_before_starting() -> None:
+    """The port check comes first: nothing starts (no service lines), one line, exit 5."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = invoke("up", "--http-port", str(port), "--template", "missing.yaml")
+    line = one_error_line(result, 5)
+    assert line == (
+        f"error: port {port} is already in use; pick another with --http-port (0 = any free port)"
+    )
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--port", "70000"), ("--http-port", "-1")])
+def test_a_port_out_of_range_is_bad_input(flag: str, value: str) -> None:
+    line = one_error_line(invoke("up", flag, value), 2)
+    assert line.startswith(f"error: {flag} {value}:")
+
+
+def test_a_negative_max_wait_is_bad_input() -> None:
+    line = one_error_line(invoke("simulate", "a", "b", "--max-wait", "-1"), 2)
+    assert line.startswith("error: --max-wait -1.0:")
+
+
+def test_a_misspelt_scenario_parameter_is_blamed_on_the_scenario_line(in_tmp: Path) -> None:
+    """Not on template.yaml: the scenario file and the key's line, with the right name."""
+    (in_tmp / "typo.yaml").write_text(
+        "name: typo\nusers: [alice]\nparameters:\n  DuelSeconds: 5\n  StartLeadSecond: 1\n"
+        "steps:\n  - alice: ping\n"
+    )
+    line = one_error_line(invoke("run", "typo.yaml", "--embedded"), 2)
+    assert line.startswith(
+        "error: typo.yaml:5: unknown parameter 'StartLeadSecond' "
+        "(did you mean 'StartLeadSeconds'?); the template (template.yaml) declares"
+    )
+
+
+def test_the_scenario_choices_are_the_built_in_scenarios() -> None:
+    """cli.py names them without parsing them (start-up time); they must stay the same."""
+    from duelctl.scenario.builtin import NAMES
+
+    assert cli.SCENARIO_NAMES == NAMES
+
+
+def test_simulate_help_states_the_timers_an_embedded_stack_runs_with() -> None:
+    """The built-ins name no parameters, so an embedded stack runs the compressed timers."""
+    from duelctl.scenario.builtin import BUILTIN
+    from duelctl.scenario.parse import parse_scenarios
+    from duelctl.stack import FAST_PARAMETERS
+
+    doc = " ".join((cli.simulate.__doc__ or "").split())
+    for text in BUILTIN.values():
+        (scenario,) = parse_scenarios(text, "<builtin>")
+        merged = {**FAST_PARAMETERS, **scenario.parameters}
+        assert ", ".join(f"{k}={v}" for k, v in merged.items()) in doc

@@ -111,5 +111,5 @@ async def test_older_runtime_runs_on_the_local_python_with_a_note(
         ("OnDisconnectFunction", "python3.9"),
         ("MessageFunction", "python3.12"),
     ):
-        note = runtime_note(function, runtime)
+        note = runtime_note(runtime)
         assert log.count(note) == (0 if runtime == LOCAL_PYTHON else 1), function

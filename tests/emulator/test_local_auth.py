@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -217,7 +218,10 @@ def test_web_config_has_only_what_a_browser_needs(pool: Pool) -> None:
         "http_url": "http://127.0.0.1:2222",
         "user_pool_client_id": pool.client_id,
         "local_auth": True,
+        "clock": "real",
     }
+    virtual = web_config(dataclasses.replace(_endpoints(pool), clock="virtual"))
+    assert virtual["clock"] == "virtual"
 
 
 async def test_config_json_answers_with_the_request_origin(site: Site) -> None:

@@ -16,7 +16,7 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +110,7 @@ class _EndpointPoster:
 
     def post(self, connection_id: str, data: bytes) -> None:
         if _call_log:
-            _call_log[-1].record("execute-api:ManageConnections")
+            _call_log[-1].record("execute-api:ManageConnections", "WebSocketApi")
         if connection_id in self._recorder.gone:
             raise ConnectionGone(connection_id)
         self._recorder.posts.append((self.endpoint, connection_id, data))
@@ -151,12 +151,20 @@ def _template_table(logical_id: str) -> dict[str, Any]:
     return params
 
 
+def _stream_filters() -> list[str]:
+    """The FilterCriteria patterns of the Sessions stream's event source in template.yaml."""
+    function = _template()["Resources"]["SessionsStreamFunction"]["Properties"]
+    (source,) = function["Events"].values()
+    return [f["Pattern"] for f in source["Properties"]["FilterCriteria"]["Filters"]]
+
+
 class Aws:
     """moto's in-process AWS with the template's tables and timer queue."""
 
     def __init__(self) -> None:
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
         self.sqs = boto3.client("sqs", region_name=REGION)
+        self.streams = boto3.client("dynamodbstreams", region_name=REGION)
         for logical_id, env_name in (
             ("ConnectionsTable", "CONNECTIONS_TABLE"),
             ("SessionsTable", "SESSIONS_TABLE"),
@@ -178,35 +186,60 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
-class CallLog:
-    """The IAM actions each handler's AWS calls need, as (handler module, action) pairs.
+# Physical names in this environment -> the template's logical ids, for IAM resources.
+_LOGICAL = {
+    ENV["CONNECTIONS_TABLE"]: "ConnectionsTable",
+    ENV["SESSIONS_TABLE"]: "SessionsTable",
+    "duelctl-timers": "TimerQueue",
+}
 
-    Filled by a botocore `before-call` hook and by the recording poster, so a test can
-    hold every call against the function's policy in template.yaml.
+
+def _table(params: dict[str, Any]) -> str:
+    name = _LOGICAL.get(str(params.get("TableName")), "?")
+    return f"{name}/index" if params.get("IndexName") else name
+
+
+class CallLog:
+    """The IAM grants each handler's AWS calls need, as (handler module, action, resource).
+
+    Filled by a botocore `before-parameter-build` hook (it sees the API parameters) and
+    by the recording poster, so a test can hold every call against the function's
+    policy in template.yaml. Resources are the template's logical ids
+    (`SessionsTable/index` for its GSIs).
     """
 
     def __init__(self) -> None:
         self.handler: str | None = None
-        self.actions: set[tuple[str, str]] = set()
+        self.grants: set[tuple[str, str, str]] = set()
+        self.operations: list[tuple[str, str]] = []  # (handler, Operation), in call order
 
-    def record(self, action: str) -> None:
+    @property
+    def actions(self) -> set[tuple[str, str]]:
+        return {(handler, action) for handler, action, _ in self.grants}
+
+    def record(self, action: str, resource: str) -> None:
         if self.handler is not None:
-            self.actions.add((self.handler, action))
+            self.grants.add((self.handler, action, resource))
 
     def on_call(self, model: Any, params: dict[str, Any], **_: Any) -> None:
         prefix = model.service_model.endpoint_prefix
+        if self.handler is not None:
+            self.operations.append((self.handler, model.name))
         if model.name == "TransactWriteItems":
             # AWS: a transaction is authorized per item action (DynamoDB dev guide,
             # "Using IAM with DynamoDB transactions").
             for item in params.get("TransactItems", []):
-                for kind in item:
-                    self.record(
-                        f"dynamodb:{kind}Item"
-                        if kind != "ConditionCheck"
-                        else "dynamodb:ConditionCheckItem"
-                    )
+                for kind, request in item.items():
+                    self.record(f"dynamodb:{kind}Item", _table(request))
+        elif model.name == "BatchGetItem":
+            for table in params.get("RequestItems", {}):
+                self.record("dynamodb:BatchGetItem", _table({"TableName": table}))
+        elif prefix == "sqs":
+            # A test breaks the queue by renaming it ("duelctl-timers-gone"): same grant.
+            queue = str(params.get("QueueUrl", "")).rsplit("/", 1)[-1]
+            self.record(f"sqs:{model.name}", _LOGICAL.get(queue.removesuffix("-gone"), "?"))
         else:
-            self.record(f"{prefix}:{model.name}")
+            self.record(f"{prefix}:{model.name}", _table(params))
 
 
 _call_log: list[CallLog] = []
@@ -221,7 +254,7 @@ def _on_call(**kwargs: Any) -> None:
 def _botocore_session() -> boto3.session.Session:
     """One boto3 session for the whole run, so service models are parsed once, not per test."""
     session = boto3.session.Session()
-    session.events.register("before-call", _on_call)
+    session.events.register("before-parameter-build", _on_call)
     return session
 
 
@@ -268,8 +301,13 @@ class LambdaContext:
     memory_limit_in_mb = "256"
     aws_request_id = "5b6f7a5e-1f3c-4b7e-9a1d-2c3e4f5a6b7c"
 
+    def __init__(self) -> None:
+        # What get_remaining_time_in_millis answers: a test makes an invocation run out of
+        # time mid-way with a function of what has happened so far (e.g. posts made).
+        self.remaining: Callable[[], int] = lambda: 10_000
+
     def get_remaining_time_in_millis(self) -> int:
-        return 10_000
+        return self.remaining()
 
 
 class World:
@@ -282,6 +320,8 @@ class World:
         self.poster = poster
         self.context = LambdaContext()
         self._identity: dict[str, tuple[str, str]] = {}
+        self._connected_at: dict[str, int] = {}
+        self._stream: str | None = None
         self.calls = CallLog()
 
     @staticmethod
@@ -315,6 +355,7 @@ class World:
         event["requestContext"]["authorizer"] = self._authorizer(user_id, username)
         assert self.invoke("connect", event) == {"statusCode": 200}
         self._identity[connection_id] = (user_id, username)
+        self._connected_at[connection_id] = self.clock.now
         return connection_id
 
     def ws_event(self, connection_id: str, route: str, body: str | None) -> dict[str, Any]:
@@ -322,6 +363,7 @@ class World:
         event = load_event("websocket_message")
         event["requestContext"]["routeKey"] = route
         event["requestContext"]["connectionId"] = connection_id
+        event["requestContext"]["connectedAt"] = self._connected_at[connection_id]
         event["requestContext"]["authorizer"] = self._authorizer(user_id, username)
         event["body"] = body
         return event
@@ -338,7 +380,7 @@ class World:
         text = body if isinstance(body, str) else json.dumps(body)
         try:
             parsed = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deeply: $default
             parsed = None
         action = parsed.get("action") if isinstance(parsed, dict) else None
         route = action if isinstance(action, str) and action in ROUTES else "$default"
@@ -372,6 +414,44 @@ class World:
 
     def last_timer(self) -> Timer:
         return self.timers.sent[-1][0]
+
+    def stream(self) -> dict[str, Any] | None:
+        """Feed new Sessions stream records that pass the template's FilterCriteria to the
+        sessions_stream handler, as the event source mapping would; None if none pass.
+
+        moto's stream has no TTL deletions (aws-fidelity §14): tests send those by hand.
+        """
+        from emulator.services.patterns import matches_any, parse_patterns
+
+        if self._stream is None:
+            table = self.aws.dynamodb.describe_table(TableName=ENV["SESSIONS_TABLE"])["Table"]
+            arn = table["LatestStreamArn"]
+            shard = self.aws.streams.describe_stream(StreamArn=arn)["StreamDescription"]
+            self._stream = self.aws.streams.get_shard_iterator(
+                StreamArn=arn,
+                ShardId=shard["Shards"][0]["ShardId"],
+                ShardIteratorType="TRIM_HORIZON",
+            )["ShardIterator"]
+        page = self.aws.streams.get_records(ShardIterator=self._stream)
+        self._stream = page["NextShardIterator"]
+        patterns = parse_patterns(_stream_filters())
+        passed = []
+        for raw in page["Records"]:
+            record = {
+                "eventID": raw["eventID"],
+                "eventName": raw["eventName"],
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": REGION,
+                "dynamodb": {
+                    k: v for k, v in raw["dynamodb"].items() if k != "ApproximateCreationDateTime"
+                },
+            }
+            if matches_any(patterns, record):
+                passed.append(record)
+        if not passed:
+            return None
+        return self.invoke("sessions_stream", {"Records": passed})
 
 
 @pytest.fixture

@@ -70,6 +70,24 @@ export function App() {
   if (!config) {
     return <main className="signin-page muted">Loading…</main>;
   }
+  if (config.clock === "virtual") {
+    return (
+      <main className="signin-page">
+        <div className="card signin-card" role="alert" data-testid="virtual-clock">
+          <h1>Not for a virtual clock</h1>
+          <p>
+            This stack runs on a virtual clock (<code>duelctl up --clock virtual</code>): its time
+            jumps ahead whenever it is quiet, so invites and duels would end long before the
+            countdowns here, which follow your computer's clock.
+          </p>
+          <p>
+            Play against a stack on the real clock (<code>duelctl up</code>), or drive this one with{" "}
+            <code>duelctl connect</code> and <code>duelctl clock advance</code>.
+          </p>
+        </div>
+      </main>
+    );
+  }
   if (!identity) {
     return (
       <>

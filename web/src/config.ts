@@ -15,6 +15,9 @@ export interface AppConfig {
   user_pool_client_id: string | null;
   local_auth: boolean; // true: POST {http_url}/_local/token {"username"} signs in
   cognito_url?: string; // optional override of https://cognito-idp.{region}.amazonaws.com/
+  // "virtual": `duelctl up --clock virtual`, whose time jumps ahead whenever the stack is
+  // quiet; the page's countdowns follow the browser's clock, so it does not serve one.
+  clock: "real" | "virtual";
 }
 
 export class ConfigError extends Error {}
@@ -65,6 +68,7 @@ export async function loadConfig(): Promise<AppConfig> {
       typeof raw.user_pool_client_id === "string" ? raw.user_pool_client_id : null,
     local_auth: raw.local_auth === true,
     cognito_url: typeof raw.cognito_url === "string" ? raw.cognito_url : undefined,
+    clock: raw.clock === "virtual" ? "virtual" : "real",
   };
   if (import.meta.env.DEV) {
     // `npm run dev` proxies /online and /_local to the stack: stay same-origin.

@@ -129,3 +129,29 @@ def test_runs_are_bounded_in_count_and_time(
     """Out-of-range shapes are usage errors before anything starts."""
     code, _ = invoke(args, tmp_path, monkeypatch)
     assert code == 2
+
+
+def test_users_help_shows_the_whole_line_format(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15: rich markup took `[password]` for a style tag and cut the help short."""
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out = invoke(["--help"], tmp_path, monkeypatch)
+    assert code == 0
+    assert "'username [password]' per line" in out
+
+
+def test_a_missing_template_is_one_error_line_before_any_stack_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15: installed outside the checkout, the bundled template was missing and the
+    embedded stack's child printed its traceback; now the parent checks first, as `up`."""
+    missing = tmp_path / "nowhere" / "template.yaml"
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        make_app(), ["bench", "--embedded", "--template", str(missing), "--burst", "1"]
+    )
+    assert result.exit_code == 2
+    assert "no such template file" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

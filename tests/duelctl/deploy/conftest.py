@@ -51,6 +51,7 @@ ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
 
 MOTO_CANNOT_CREATE = (
+    "AWS::CloudWatch::Alarm",
     "AWS::ApiGatewayV2::Api",
     "AWS::ApiGatewayV2::Authorizer",
     "AWS::ApiGatewayV2::Deployment",

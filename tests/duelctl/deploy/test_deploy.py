@@ -265,3 +265,35 @@ def test_help_lists_the_flags_and_examples(duelctl: Any) -> None:
     destroy_help = duelctl("destroy", "--help")
     assert destroy_help.exit_code == 0
     assert "--yes" in destroy_help.stdout and "duelctl destroy" in destroy_help.stdout
+
+
+def test_vendoring_installs_lambdas_requirements_txt(
+    aws_env: Moto, project: Path, stage: str
+) -> None:
+    """pip gets exactly the lines of lambdas/requirements.txt, for Lambda's platform."""
+    from duelctl.deploy.flow import DeployOptions, run_deploy
+    from duelctl.deploy.view import DeployView
+
+    commands: list[list[str]] = []
+
+    def recording_pip(command: Any) -> None:
+        commands.append(list(command))
+        target = Path(command[command.index("--target") + 1])
+        (target / "jwt").mkdir()
+        (target / "jwt" / "__init__.py").write_text("# vendored\n")
+
+    lines = (project / "lambdas" / "requirements.txt").read_text().splitlines()
+    pinned = [line for line in lines if line and not line.startswith("#")]
+    options = DeployOptions(
+        stage=stage,
+        template=project / "template.yaml",
+        resolve_s3=True,
+        execute=False,
+        expand_locally=True,
+        cwd=project,
+    )
+    result = run_deploy(options, view=DeployView(), pip=recording_pip)
+    assert result.outcome == "change_set"
+    (command,) = commands
+    assert command[-len(pinned) :] == pinned
+    assert "manylinux2014_x86_64" in command and "3.12" in command

@@ -8,7 +8,9 @@ and check what duelctl makes of it; the rest runs unchanged against moto.
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -208,6 +210,52 @@ def test_bad_stage_name(aws_env: Moto, duelctl: Any) -> None:
         duelctl("deploy", "--stage", "my_stage", *MOTO_FLAGS), 2
     )
     assert "'local' names the local stack" in one_line(duelctl("destroy", "--stage", "local"), 2)
+
+
+def test_stage_too_long_for_a_queue_name(aws_env: Moto, duelctl: Any) -> None:
+    """A stage that would make an SQS queue name longer than 80 characters: exit 2, one
+    line, before any AWS call; the longest stage that fits passes that check."""
+    # duelctl-STAGE-timers-dlq: 80 - len("duelctl-") - len("-timers-dlq") = 61.
+    line = one_line(duelctl("deploy", "--stage", "s" * 62, *MOTO_FLAGS), 2)
+    assert "SQS" in line and "80" in line and "at most 61" in line
+    result = duelctl("deploy", "--stage", "s" * 61, *MOTO_FLAGS, "--no-execute")
+    assert result.exit_code == 0, result.output
+
+
+def test_a_failing_service_is_named_not_called_a_bug(
+    aws_env: Moto, duelctl: Any, stage: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An endpoint answering 500 with a body that is not an AWS error: exit 1, naming the
+    call and what the service answered (issue 15), not "internal error ... a bug"."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Failing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server.server_port}")
+        monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+        line = one_line(duelctl("deploy", "--stage", stage, *MOTO_FLAGS), 1)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "sts:GetCallerIdentity" in line and "HTTP 500" in line
+    assert "Internal Server Error" in line and "bug" not in line
+
+
+class _Failing(http.server.BaseHTTPRequestHandler):
+    """An AWS endpoint that fails every request with a plain-text 500."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = b"Internal Server Error"
+        self.send_response(500)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_PUT = do_HEAD = do_POST
+
+    def log_message(self, *args: object) -> None:
+        return None
 
 
 def test_missing_bucket(aws_env: Moto, duelctl: Any, stage: str) -> None:

@@ -18,7 +18,6 @@ from duelctl.deploy.package import (
     Platform,
     build_zip,
     cache_key,
-    default_requirements,
     pip_command,
     requirements_for,
     run_pip,
@@ -128,18 +127,14 @@ def test_pip_targets_lambdas_platform_not_this_machine(tmp_path: Path) -> None:
         pip_command(["x"], Platform("python3.12", "s390x"), tmp_path)
 
 
-def test_default_requirements_pin_what_runs_here(tmp_path: Path) -> None:
-    """Without requirements.txt the deps are PyJWT and cryptography at the local versions."""
-    import cryptography
-    import jwt
-
-    assert default_requirements() == [
-        f"PyJWT=={jwt.__version__}",
-        f"cryptography=={cryptography.__version__}",
-    ]
-    assert requirements_for(tmp_path) == default_requirements()
+def test_requirements_come_from_the_code_directory(tmp_path: Path) -> None:
+    """requirements.txt beside the code is the one list; without it nothing is vendored."""
+    assert requirements_for(tmp_path) == []
     (tmp_path / "requirements.txt").write_text("# pinned\nPyJWT==2.9.0  # auth\n\nrequests\n")
     assert requirements_for(tmp_path) == ["PyJWT==2.9.0", "requests"]
+    lines = (ROOT / "lambdas" / "requirements.txt").read_text().splitlines()
+    pinned = [line for line in lines if line and not line.startswith("#")]
+    assert requirements_for(ROOT / "lambdas") == pinned and pinned
 
 
 def test_vendoring_runs_pip_once_then_uses_the_cache(tmp_path: Path) -> None:

@@ -181,3 +181,82 @@ async def test_users_default_to_their_scenario_names(duel_server, usernames) -> 
         duel_server, "  - alice: ping\n  - expect alice: pong\n", usernames=usernames
     )
     assert result.users == {"alice": "alice", "bob": "bob"}
+
+
+async def test_a_failed_scenario_ends_the_sessions_it_opened(duel_server) -> None:
+    """A run that fails mid-duel stops it (as the users would), so the users are free."""
+    result = await play(
+        duel_server,
+        """\
+  - alice: invite bob
+  - expect bob: invite as inv
+  - bob: accept
+  - expect alice, bob: start
+  - expect bob: rejected within 200ms
+""",
+    )
+    assert not result.passed
+    sessions = list(duel_server.server.sessions.values())
+    assert len(sessions) == 1 and sessions[0]["status"] == "stopped"
+    notes = [e.text for e in result.events if e.kind == "note"]
+    assert any(n.startswith("ending active session") for n in notes)
+
+
+async def test_a_failed_scenario_declines_an_invite_addressed_to_its_user(duel_server) -> None:
+    """A pending invite is withdrawn by its inviter or declined by its invitee."""
+    result = await play(
+        duel_server,
+        "  - alice: invite bob\n  - expect bob: invite\n  - expect alice: start within 100ms\n",
+    )
+    assert not result.passed
+    (session,) = duel_server.server.sessions.values()
+    assert session["status"] == "stopped"
+    sent = [e.data for e in result.events if e.kind == "send" and e.data]
+    # alice (the inviter) comes first and withdraws it; bob then finds nothing to end.
+    assert {"action": "stop", "sessionId": session["sessionId"]} in sent
+
+
+async def test_long_waits_keep_connections_alive_with_ping(duel_server, monkeypatch) -> None:
+    """A connection quiet for KEEPALIVE_S during a wait gets a ping; its pong is not the
+    scenario's (an `expect nothing` after it still holds)."""
+    from duelctl.scenario import engine
+
+    monkeypatch.setattr(engine, "KEEPALIVE_S", 0.2)
+    result = await play(
+        duel_server, "  - wait 500ms\n  - expect nothing for alice, bob within 100ms\n"
+    )
+    assert result.passed, result.failure
+    pings = [e for e in result.events if e.kind == "send" and e.data and e.data["action"] == "ping"]
+    assert {e.who for e in pings} == {"alice", "bob"}
+    assert all(e.data and e.data["requestId"] == engine.KEEPALIVE_ID for e in pings)
+
+
+async def test_params_not_named_by_the_scenario_come_from_the_stack(duel_server) -> None:
+    """`$params.X` reads the stack's parameters when the scenario does not set X."""
+    result = await play(
+        duel_server,
+        "  - alice: ping requestId=600\n  - expect alice: pong requestId=$params.DuelSeconds\n",
+        stack_parameters={"DuelSeconds": "600"},
+    )
+    assert result.passed, result.failure
+    failed = await play(duel_server, "  - alice: ping\n  - expect alice: pong x=$params.Nope\n")
+    assert failed.failure is not None and "Nope" in failed.failure.message
+
+
+async def test_an_interrupted_scenario_ends_the_sessions_it_opened(duel_server) -> None:
+    """Ctrl-C (the run's task cancelled) mid-wait still withdraws alice's invite."""
+    import asyncio
+
+    run = asyncio.create_task(
+        play(duel_server, "  - alice: invite bob\n  - expect bob: invite\n  - wait 30s\n")
+    )
+    for _ in range(400):  # the server runs on a loop of its own: poll it
+        if duel_server.server.sessions:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)  # into the wait
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    (session,) = duel_server.server.sessions.values()
+    assert session["status"] == "stopped"

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from emulator.runner.exits import wait_ended
 from emulator.runner.process import ProcessRunner
 from emulator.template.model import Function
 
@@ -95,13 +96,13 @@ def process_exists(pid: int) -> bool:
 
 @pytest.fixture
 def wait_gone() -> Callable[[int], Any]:
-    """Wait (bounded) until a process no longer exists; True if it went."""
+    """Wait (bounded: 5 s) until a process has ended; True if it did."""
 
     async def wait(pid: int) -> bool:
-        for _ in range(300):
-            if not process_exists(pid):
-                return True
-            await asyncio.sleep(0.01)
-        return False
+        try:
+            async with asyncio.timeout(5):
+                return await wait_ended(pid) or not process_exists(pid)
+        except TimeoutError:
+            return False
 
     return wait

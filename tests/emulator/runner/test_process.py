@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 
 import emulator
 from emulator.logs import INVOKE, SERVICE
-from emulator.runner import process
+from emulator.runner import limits
 
 REPO = Path(emulator.__file__).resolve().parent.parent
 ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
@@ -334,8 +335,8 @@ async def test_timeout_kills_the_worker_and_resets_module_state(
     assert timed_out.logs.startswith("working\n")
     assert timed_out.result["errorMessage"] in timed_out.logs
     assert await wait_gone(warm.result["pid"])
-    after = await runner.invoke("Fn", {})
-    assert after.ok and after.cold_start
+    after = await runner.invoke("Fn", {})  # a fresh environment (maybe a ready spare)
+    assert after.ok
     assert after.result["count"] == 1
     assert after.result["pid"] != warm.result["pid"]
 
@@ -375,7 +376,7 @@ async def test_crash_mid_invoke_is_an_exit_error_and_replaces_the_worker(
     }
     assert "about to die" in crashed.logs
     after = await runner.invoke("Fn", {})
-    assert after.ok and after.cold_start and after.result != before.result
+    assert after.ok and after.result != before.result  # another process
 
 
 async def test_crash_during_init_is_an_exit_error(make_code, make_function, make_runner) -> None:
@@ -570,16 +571,20 @@ async def test_update_retires_idle_workers_and_busy_ones_after_their_invoke(
 async def test_update_picks_up_model_changes_and_removals(
     make_code, make_function, make_runner
 ) -> None:
-    """A changed Function (here its environment) restarts workers; a removed one is unknown."""
+    """A changed Function (here its environment) restarts workers; a removed one is unknown
+    until it comes back."""
     code = make_code({"app.py": ENV_PROBE})
     gone = make_function(code, logical_id="Gone")
     runner = make_runner({"Fn": make_function(code, environment={"MODE": "a"}), "Gone": gone})
     assert (await runner.invoke("Fn", {})).result["env"]["MODE"] == "a"
     assert (await runner.invoke("Gone", {})).ok
-    runner.update({"Fn": make_function(code, environment={"MODE": "b"})}, changed=[])
+    changed_fn = make_function(code, environment={"MODE": "b"})
+    runner.update({"Fn": changed_fn}, changed=[])
     assert (await runner.invoke("Fn", {})).result["env"]["MODE"] == "b"
     with pytest.raises(KeyError):
         await runner.invoke("Gone", {})
+    runner.update({"Fn": changed_fn, "Gone": gone}, changed=[])  # and back again
+    assert (await runner.invoke("Gone", {})).ok
 
 
 async def test_aclose_kills_every_worker(make_code, make_function, make_runner, wait_gone) -> None:
@@ -609,13 +614,10 @@ async def test_missing_interpreter_is_an_error_not_an_exception(
     assert inv.result["errorType"] == "Runtime.ExitError"
 
 
-async def test_init_that_hangs_is_cut_off(
-    make_code, make_function, make_runner, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_init_that_hangs_is_cut_off(make_code, make_function, make_runner) -> None:
     """Module init past the Init limit (compressed here) ends as a timeout, then retries."""
-    monkeypatch.setattr(process, "INIT_TIMEOUT_S", 0.5)
     code = make_code({"app.py": "import time\ntime.sleep(60)\n"})
-    runner = make_runner({"Fn": make_function(code)})
+    runner = make_runner({"Fn": make_function(code)}, init_timeout_s=0.5)
     inv = await runner.invoke("Fn", {})
     assert inv.outcome == "timeout"
     assert inv.result["errorType"] == "Sandbox.Timedout"
@@ -703,5 +705,64 @@ async def test_an_invoke_waiting_for_the_budget_gets_room_when_another_finishes(
 
 def test_default_limits_scale_with_the_machine() -> None:
     """Per-function and runner-wide limits have sane floors whatever the core count."""
-    assert process.DEFAULT_MAX_CONCURRENCY >= 4
-    assert process.default_max_workers(13) >= 13 + 4
+    assert limits.DEFAULT_MAX_CONCURRENCY >= 4
+    assert limits.default_max_workers(13) >= 13 + 4
+
+
+async def test_in_flight_counts_queued_and_running_invokes_and_signals_quiet(
+    make_code, make_function, make_runner
+) -> None:
+    """in_flight covers queued and running invokes; idle_event and callbacks mark zero."""
+    runner = make_runner({"Fn": make_function(make_code({"app.py": SLOW}))}, max_concurrency=1)
+    quiet: list[int] = []
+    remove = runner.add_idle_callback(lambda: quiet.append(runner.in_flight))
+    assert runner.in_flight == 0 and runner.idle_event.is_set()
+    tasks = [asyncio.create_task(runner.invoke("Fn", {"sleep": 0.1})) for _ in range(3)]
+    await asyncio.sleep(0)  # every invoke reached the runner: one starting, two queued
+    assert runner.in_flight == 3 and not runner.idle_event.is_set()
+    await runner.wait_idle()
+    assert all(task.done() and task.result().ok for task in tasks)
+    assert runner.in_flight == 0 and quiet == [0]
+    remove()
+    assert (await runner.invoke("Fn", {"sleep": 0})).ok
+    assert quiet == [0]
+
+
+async def test_errors_count_out_of_in_flight_too(make_code, make_function, make_runner) -> None:
+    """Failed inits, crashes and unknown functions leave in_flight at zero."""
+    runner = make_runner({"Fn": make_function(make_code({"app.py": "import nope\n"}))})
+    assert (await runner.invoke("Fn", {})).outcome == "error"
+    with pytest.raises(KeyError):
+        await runner.invoke("Other", {})
+    assert runner.in_flight == 0 and runner.idle_event.is_set()
+
+
+async def test_workers_follow_the_clock_file(
+    make_code, make_function, make_runner, tmp_path: Path
+) -> None:
+    """clock_file reaches every worker (forked or fresh), whose clock then follows it."""
+    from emulator.timesync import ClockFile
+
+    clock = ClockFile(tmp_path / "clock")
+    clock.set_offset(3600.0)
+    code = make_code(
+        {
+            "app.py": """
+            import os, time
+
+            def handler(event, context):
+                return {"now": time.time(), "env": "DUELCTL_CLOCK_FILE" in os.environ}
+            """
+        }
+    )
+    fn = make_function(code)
+    try:
+        for fork_server in (True, False):
+            runner = make_runner({"Fn": fn}, clock_file=clock.path, fork_server=fork_server)
+            await runner.prewarm()
+            inv = await runner.invoke("Fn", {})
+            assert inv.ok, inv.result
+            assert inv.result["now"] - time.time() > 3000  # an hour ahead, give or take
+            assert inv.result["env"] is False  # the handler never learns of it
+    finally:
+        clock.close()

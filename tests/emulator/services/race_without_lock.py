@@ -1,18 +1,20 @@
-"""Shows why MotoServer serializes DynamoDB: without the lock, moto lets two win.
+"""Shows why MotoServer serves DynamoDB one request at a time: moto's own server lets two win.
 
 Not a test (pytest collects only test_*.py); run it by hand:
 
     python3 tests/emulator/services/race_without_lock.py [trials] [threads]
 
 It runs the same race as test_moto_server.py's race test twice: through MotoServer as
-shipped, then with the DynamoDB lock replaced by a no-op, and prints how many trials
-had more than one winner. A short GIL switch interval makes moto's read-check-write
-window easy to hit; at the default interval double winners are rarer but still happen.
+shipped, then through moto's own threaded server (werkzeug, a thread per connection, no
+lock) in this process, and prints how many trials had more than one winner. A short GIL
+switch interval makes moto's read-check-write window easy to hit; at the default
+interval double winners are rarer but still happen.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 import threading
 from pathlib import Path
@@ -24,7 +26,6 @@ from botocore.exceptions import ClientError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from emulator.services import moto_server
 from emulator.services.moto_server import MotoServer
 
 
@@ -91,11 +92,21 @@ def main() -> None:
     trials = int(sys.argv[1]) if len(sys.argv) > 1 else 100
     threads = int(sys.argv[2]) if len(sys.argv) > 2 else 8
     sys.setswitchinterval(1e-6)
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+
     with MotoServer() as server:
-        print(f"with the lock:    {race(server.url, trials, threads)}/{trials} double winners")
-    moto_server._DYNAMODB_LOCK = contextlib.nullcontext()  # type: ignore[assignment]
-    with MotoServer() as server:
-        print(f"without the lock: {race(server.url, trials, threads)}/{trials} double winners")
+        doubles = race(server.url_for("dynamodb"), trials, threads)
+        print(f"MotoServer:          {doubles}/{trials} double winners")
+    plain = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    plain.start()
+    try:
+        host, port = plain.get_host_and_port()
+        doubles = race(f"http://{host}:{port}", trials, threads)
+        print(f"moto's own server:   {doubles}/{trials} double winners")
+    finally:
+        plain.stop()
 
 
 if __name__ == "__main__":

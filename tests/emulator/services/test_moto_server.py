@@ -1,15 +1,18 @@
-"""MotoServer: moto (in a child process or a thread) with DynamoDB serialized and SQS
-long polls emulated.
+"""MotoServer: moto in child processes (one per service group) or a thread, with DynamoDB
+one request at a time and SQS long polls parked in the event loop.
 
 The race test is the reason the server exists in this form: moto evaluates conditions
 and writes without a lock, so threads racing the same `pending -> active` update can
-all win (see race_without_lock.py in this directory for the demonstration). Through
-MotoServer exactly one wins, every time.
+all win (see race_without_lock.py in this directory for the demonstration with moto's
+own server). Through MotoServer exactly one wins, every time, whether the request goes
+straight to the DynamoDB process (as handlers' do) or through the front.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -45,8 +48,9 @@ def _clients(url: str, n: int) -> list[Any]:
     ]
 
 
+@pytest.mark.parametrize(("path", "trials"), [("direct", TRIALS), ("front", TRIALS // 4)])
 def test_conditional_update_race_has_exactly_one_winner(
-    moto: MotoServer, ddb: Any, build: Any
+    moto: MotoServer, ddb: Any, build: Any, path: str, trials: int
 ) -> None:
     """Threads racing pending -> active through real boto3: one winner per trial."""
     table = build.name("race")
@@ -56,11 +60,11 @@ def test_conditional_update_race_has_exactly_one_winner(
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    clients = _clients(moto.url, THREADS)
+    clients = _clients(moto.url_for("dynamodb") if path == "direct" else moto.url, THREADS)
     old_interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)  # widen moto's read-check-write window, as in the demo
     try:
-        for trial in range(TRIALS):
+        for trial in range(trials):
             key = {"pk": {"S": f"session-{trial}"}}
             ddb.put_item(TableName=table, Item={**key, "status": {"S": "pending"}})
             winners: list[int] = []
@@ -106,12 +110,19 @@ def test_conditional_update_race_has_exactly_one_winner(
         sys.setswitchinterval(old_interval)
 
 
-def test_url_and_port_name_the_listening_socket(moto: MotoServer) -> None:
-    """url is http://127.0.0.1:<port> and moto answers there."""
+def test_url_and_port_name_the_front_and_each_group_has_its_own(moto: MotoServer) -> None:
+    """url is the front (http://127.0.0.1:<port>); each group's URL is its own process."""
     assert moto.url == f"http://127.0.0.1:{moto.port}"
     assert moto.port > 0
+    assert moto.urls["default"] == moto.url
+    assert len(set(moto.urls.values())) == 3
+    assert moto.url_for("cognito-idp") == moto.url
+    assert moto.url_for("dynamodbstreams") == moto.urls["dynamodb"]
+    assert moto.endpoint_env()["AWS_ENDPOINT_URL_SQS"] == moto.urls["sqs"]
     with urllib.request.urlopen(f"{moto.url}/moto-api/data.json") as reply:
         assert reply.status == 200
+    for group, url in moto.urls.items():
+        assert internal_call(url, "GET", "stats")["group"] == group
 
 
 def test_a_second_thread_server_shares_moto_state_and_stop_is_idempotent(build: Any) -> None:
@@ -143,10 +154,14 @@ def test_a_second_thread_server_shares_moto_state_and_stop_is_idempotent(build: 
         first.stop()
 
 
-def test_process_mode_runs_moto_in_a_child_with_its_own_state(moto: MotoServer, build: Any) -> None:
-    """Each process-mode server is a child process with its own moto; stop ends it."""
-    assert moto.mode == "process"
+def test_process_mode_runs_moto_in_children_with_their_own_state(
+    moto: MotoServer, build: Any
+) -> None:
+    """Each process-mode server runs its own moto in children (three when split, one
+    otherwise); the front and the DynamoDB process agree; stop ends them all."""
+    assert moto.mode == "process" and moto.split
     assert moto.pid != os.getpid()
+    assert len(moto.pids) == 3 and os.getpid() not in moto.pids
     table = build.name("own")
     _clients(moto.url, 1)[0].create_table(
         TableName=table,
@@ -154,17 +169,31 @@ def test_process_mode_runs_moto_in_a_child_with_its_own_state(moto: MotoServer, 
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    other = MotoServer(mode="process")
+    assert table in _clients(moto.url_for("dynamodb"), 1)[0].list_tables()["TableNames"]
+    other = MotoServer(mode="process", split=False)
     other.start()
-    child = other.pid
+    children = other.pids
     try:
-        assert child not in (os.getpid(), moto.pid)
+        assert len(children) == 1 and set(children).isdisjoint({os.getpid(), *moto.pids})
+        assert set(other.urls.values()) == {other.url}
         assert table not in _clients(other.url, 1)[0].list_tables()["TableNames"]
     finally:
         other.stop()
         other.stop()
-    with pytest.raises(ProcessLookupError):
-        os.kill(child, 0)  # stopped and reaped
+    for child in children:
+        with pytest.raises(ProcessLookupError):
+            os.kill(child, 0)  # stopped and reaped
+
+
+def test_a_split_server_stops_every_process() -> None:
+    server = MotoServer(mode="process")
+    server.start()
+    pids = server.pids
+    server.stop()
+    assert len(pids) == 3
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
 
 
 def test_mode_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -182,6 +211,7 @@ def test_internal_routes_answer_stats_and_unknown_pools(moto: MotoServer) -> Non
     """/_duelctl/ routes are the emulator's own: stats, and 404 for an unknown pool."""
     assert internal_call(moto.url, "GET", "stats")["long_polls_waiting"] == 0
     assert internal_call(moto.url, "GET", "cognito/pools/us-east-1_nothere1") is None
+    assert internal_call(moto.url, "GET", "no/such/route") is None
 
 
 def test_first_start_in_a_process_wipes_moto_state() -> None:
@@ -263,13 +293,44 @@ def test_invalid_wait_time_still_gets_aws_error(sqs: Any, build: Any) -> None:
     assert info.value.response["Error"]["Code"] == "InvalidParameterValue"
 
 
+def test_a_long_poll_whose_client_left_takes_no_message(
+    moto: MotoServer, sqs: Any, build: Any
+) -> None:
+    """A parked receive whose connection closed is dropped, not answered with a message
+    nobody reads (which would hide it until its visibility timeout)."""
+    url = sqs.create_queue(QueueName=build.name("left"))["QueueUrl"]
+    other = sqs.create_queue(QueueName=build.name("other"))["QueueUrl"]
+    host, port = moto.urls["sqs"].removeprefix("http://").split(":")
+    body = json.dumps({"QueueUrl": url, "WaitTimeSeconds": 20}).encode()
+    raw = socket.create_connection((host, int(port)))
+    raw.sendall(
+        b"POST / HTTP/1.1\r\nHost: sqs\r\nContent-Type: application/x-amz-json-1.0\r\n"
+        b"X-Amz-Target: AmazonSQS.ReceiveMessage\r\n"
+        b"Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/sqs/"
+        b"aws4_request, SignedHeaders=host, Signature=0\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    while moto.long_polls_waiting == 0:
+        time.sleep(0.01)
+    raw.close()
+    for _ in range(500):  # any SQS request looks at the parked polls
+        sqs.send_message(QueueUrl=other, MessageBody="nudge")
+        if moto.long_polls_waiting == 0:
+            break
+    assert moto.long_polls_waiting == 0
+    sqs.send_message(QueueUrl=url, MessageBody="for-a-live-client")
+    got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)
+    assert [m["Body"] for m in got["Messages"]] == ["for-a-live-client"]
+
+
 def test_stop_ends_a_pending_long_poll() -> None:
     """Stopping the server answers a waiting receive instead of holding it for 20 s."""
     server = MotoServer()
     server.start()
     sqs = boto3.session.Session().client(
         "sqs",
-        endpoint_url=server.url,
+        endpoint_url=server.url_for("sqs"),
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
@@ -293,16 +354,16 @@ def test_stop_ends_a_pending_long_poll() -> None:
 
 def test_shard_iterators_expire_like_aws(build: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """An old iterator gets ExpiredIteratorException; a new one resumes after a record."""
-    from emulator.services import moto_server
     from emulator.services.aws import client
+    from emulator.services.moto import app
 
     # Thread mode: the test shortens the server's iterator lifetime in this process.
     with MotoServer(mode="thread") as moto:
-        _check_iterator_expiry(moto, build, monkeypatch, moto_server, client)
+        _check_iterator_expiry(moto, build, monkeypatch, app, client)
 
 
 def _check_iterator_expiry(
-    moto: MotoServer, build: Any, monkeypatch: pytest.MonkeyPatch, moto_server: Any, client: Any
+    moto: MotoServer, build: Any, monkeypatch: pytest.MonkeyPatch, app: Any, client: Any
 ) -> None:
     ddb = client("dynamodb", moto.url, "us-east-1")
     streams = client("dynamodbstreams", moto.url, "us-east-1")
@@ -322,8 +383,8 @@ def _check_iterator_expiry(
     )["ShardIterator"]
     first = streams.get_records(ShardIterator=iterator, Limit=1)["Records"][0]
 
-    monkeypatch.setattr(moto_server, "SHARD_ITERATOR_TTL_S", -1.0)
-    monkeypatch.setattr(moto_server, "_PRUNE_EVERY_S", 0.0)
+    monkeypatch.setattr(app, "SHARD_ITERATOR_TTL_S", -1.0)
+    monkeypatch.setattr(app, "PRUNE_EVERY_S", 0.0)
     streams.describe_stream(StreamArn=arn)  # any Streams call prunes
     with pytest.raises(streams.exceptions.ExpiredIteratorException):
         streams.get_records(ShardIterator=iterator)
@@ -339,252 +400,27 @@ def _check_iterator_expiry(
     assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in rest] == ["b"]
 
 
-# ---------------------------------------------------------------------- moto speed-ups
-#
-# A moto child patches three of moto's algorithms (moto_server.py docstring). Each must
-# be invisible: the same script against a patched child and against unpatched moto (a
-# thread-mode server in this process, which never patches) gives the same answers.
-
-
-def _strip(value: Any) -> Any:
-    """Drop what differs between any two runs: request ids, times, ARNs, receipt handles
-    (and moto's SizeBytes, the length of a record's JSON including its time)."""
-    volatile = {
-        "ResponseMetadata",
-        "ApproximateCreationDateTime",
-        "SizeBytes",
-        "eventID",
-        "eventSourceARN",
-        "ReceiptHandle",
-        "MessageId",
-        "awsRegion",
+def test_browser_requests_get_cors_headers_from_moto(moto: MotoServer) -> None:
+    """A request with an Origin (a web page calling Cognito) gets flask-cors' headers;
+    an SDK call gets none, as from AWS."""
+    body = b'{"MaxResults": 1}'
+    headers = {
+        "Content-Type": "application/x-amz-json-1.1",
+        "X-Amz-Target": "AWSCognitoIdentityProviderService.ListUserPools",
     }
-    if isinstance(value, dict):
-        return {k: _strip(v) for k, v in value.items() if k not in volatile}
-    if isinstance(value, list):
-        return [_strip(v) for v in value]
-    return value
-
-
-def _exercise(url: str, prefix: str) -> dict[str, Any]:
-    """Queries, transactions (one rolled back), stream records and receives, normalized."""
-    ddb = _clients(url, 1)[0]
-    streams = boto3.session.Session().client(
-        "dynamodbstreams",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+    plain = urllib.request.Request(moto.url + "/", data=body, headers=headers)
+    with urllib.request.urlopen(plain) as reply:
+        assert reply.headers.get("Access-Control-Allow-Origin") is None
+    browser = urllib.request.Request(
+        moto.url + "/", data=body, headers={**headers, "Origin": "http://127.0.0.1:9"}
     )
-    sqs = boto3.session.Session().client(
-        "sqs",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    stream = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
-    conns, sessions, numbers = f"{prefix}-conns", f"{prefix}-sessions", f"{prefix}-numbers"
-    arns = [
-        ddb.create_table(
-            TableName=conns,
-            KeySchema=[
-                {"AttributeName": "u", "KeyType": "HASH"},
-                {"AttributeName": "c", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "u", "AttributeType": "S"},
-                {"AttributeName": "c", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification=stream,
-        )["TableDescription"]["LatestStreamArn"],
-        ddb.create_table(
-            TableName=sessions,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[
-                {"AttributeName": "id", "AttributeType": "S"},
-                {"AttributeName": "owner", "AttributeType": "S"},
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "byOwner",
-                    "KeySchema": [{"AttributeName": "owner", "KeyType": "HASH"}],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification=stream,
-        )["TableDescription"]["LatestStreamArn"],
-    ]
-    ddb.create_table(
-        TableName=numbers,
-        KeySchema=[{"AttributeName": "n", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "n", "AttributeType": "N"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    for u in range(5):
-        for c in (3, 1, 2):
-            ddb.put_item(
-                TableName=conns,
-                Item={"u": {"S": f"u{u}"}, "c": {"S": f"c{c}"}, "exp": {"N": str(10 * u + c)}},
-            )
-    for i in range(8):
-        ddb.put_item(
-            TableName=sessions,
-            Item={"id": {"S": f"s{i}"}, "owner": {"S": f"o{i % 3}"}, "status": {"S": "pending"}},
-        )
-    for n in ("1", "2", "10"):
-        ddb.put_item(TableName=numbers, Item={"n": {"N": n}, "v": {"S": n}})
-
-    out: dict[str, Any] = {}
-    u3 = {":u": {"S": "u3"}}
-    out["query"] = ddb.query(
-        TableName=conns, KeyConditionExpression="u = :u", ExpressionAttributeValues=u3
-    )
-    out["query_backwards"] = ddb.query(
-        TableName=conns,
-        KeyConditionExpression="u = :u",
-        ExpressionAttributeValues=u3,
-        ScanIndexForward=False,
-    )
-    page = ddb.query(
-        TableName=conns, KeyConditionExpression="u = :u", ExpressionAttributeValues=u3, Limit=2
-    )
-    out["page1"] = page
-    out["page2"] = ddb.query(
-        TableName=conns,
-        KeyConditionExpression="u = :u",
-        ExpressionAttributeValues=u3,
-        Limit=2,
-        ExclusiveStartKey=page["LastEvaluatedKey"],
-    )
-    out["query_filtered"] = ddb.query(
-        TableName=conns,
-        KeyConditionExpression="u = :u AND c > :c",
-        FilterExpression="exp > :e",
-        ExpressionAttributeValues={**u3, ":c": {"S": "c1"}, ":e": {"N": "32"}},
-    )
-    out["query_missing"] = ddb.query(
-        TableName=conns,
-        KeyConditionExpression="u = :u",
-        ExpressionAttributeValues={":u": {"S": "nobody"}},
-    )
-    out["gsi"] = ddb.query(
-        TableName=sessions,
-        IndexName="byOwner",
-        KeyConditionExpression="owner = :o",
-        ExpressionAttributeValues={":o": {"S": "o1"}},
-    )
-    out["number_key"] = ddb.query(
-        TableName=numbers,
-        KeyConditionExpression="n = :n",
-        ExpressionAttributeValues={":n": {"N": "1.0"}},
-    )
-    out["transaction_ok"] = ddb.transact_write_items(
-        TransactItems=[
-            {"Put": {"TableName": sessions, "Item": {"id": {"S": "s9"}, "owner": {"S": "o1"}}}},
-            {
-                "Update": {
-                    "TableName": conns,
-                    "Key": {"u": {"S": "u1"}, "c": {"S": "c1"}},
-                    "UpdateExpression": "SET exp = :e",
-                    "ExpressionAttributeValues": {":e": {"N": "99"}},
-                }
-            },
-            {"Delete": {"TableName": conns, "Key": {"u": {"S": "u2"}, "c": {"S": "c2"}}}},
-            {
-                "ConditionCheck": {
-                    "TableName": sessions,
-                    "Key": {"id": {"S": "s0"}},
-                    "ConditionExpression": "attribute_exists(id)",
-                }
-            },
-        ]
-    )
-    try:
-        ddb.transact_write_items(
-            TransactItems=[
-                {
-                    "Update": {
-                        "TableName": conns,
-                        "Key": {"u": {"S": "u4"}, "c": {"S": "c3"}},
-                        "UpdateExpression": "SET exp = :e",
-                        "ExpressionAttributeValues": {":e": {"N": "-1"}},
-                    }
-                },
-                {
-                    "Put": {
-                        "TableName": sessions,
-                        "Item": {"id": {"S": "s10"}, "owner": {"S": "o2"}},
-                    }
-                },
-                {
-                    "ConditionCheck": {
-                        "TableName": sessions,
-                        "Key": {"id": {"S": "s1"}},
-                        "ConditionExpression": "#s = :active",
-                        "ExpressionAttributeNames": {"#s": "status"},
-                        "ExpressionAttributeValues": {":active": {"S": "active"}},
-                    }
-                },
-            ]
-        )
-        out["transaction_failed"] = "no error"
-    except ClientError as err:
-        out["transaction_failed"] = err.response.get("CancellationReasons")
-    out["conns"] = ddb.scan(TableName=conns)
-    out["sessions"] = ddb.scan(TableName=sessions)
-    out["gsi_after"] = ddb.query(
-        TableName=sessions,
-        IndexName="byOwner",
-        KeyConditionExpression="owner = :o",
-        ExpressionAttributeValues={":o": {"S": "o2"}},
-    )
-    for i, arn in enumerate(arns):
-        [shard] = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
-        iterator = streams.get_shard_iterator(
-            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        out[f"stream{i}"] = streams.get_records(ShardIterator=iterator)["Records"]
-    queue = sqs.create_queue(QueueName=f"{prefix}-q")["QueueUrl"]
-    for i in range(6):
-        sqs.send_message(QueueUrl=queue, MessageBody=f"m{i}", DelaySeconds=900 if i % 2 else 0)
-    received = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
-    out["received"] = sorted(m["Body"] for m in received)
-    out["queue_counts"] = sqs.get_queue_attributes(
-        QueueUrl=queue,
-        AttributeNames=[
-            "ApproximateNumberOfMessagesDelayed",
-            "ApproximateNumberOfMessagesNotVisible",
-        ],
-    )["Attributes"]
-    stripped: dict[str, Any] = _strip(out)
-    return stripped
-
-
-def test_the_moto_child_applies_its_speed_ups(moto: MotoServer) -> None:
-    """A process-mode server reports the three speed-ups; thread mode patches nothing."""
-    stats = internal_call(moto.url, "GET", "stats")
-    assert sorted(stats["speedups"]) == ["query", "sqs-retention", "transactions"]
-    with MotoServer(mode="thread") as plain:
-        assert internal_call(plain.url, "GET", "stats")["speedups"] == []
-
-
-def test_speed_ups_change_no_answer(moto: MotoServer, build: Any) -> None:
-    """Queries, transactions, rollbacks, stream records and receives match unpatched moto."""
-    prefix = build.name("same")
-    patched = _exercise(moto.url, prefix)
-    with MotoServer(mode="thread") as plain:
-        unpatched = _exercise(plain.url, prefix)
-    assert patched["transaction_failed"] != "no error"
-    assert patched["number_key"]["Count"] == 1
-    assert patched == unpatched
+    with urllib.request.urlopen(browser) as reply:
+        assert reply.headers.get("Access-Control-Allow-Origin") in ("*", "http://127.0.0.1:9")
 
 
 def test_ttl_route_lists_expired_numbers_only(moto: MotoServer, build: Any) -> None:
     """Items with a Number TTL in [floor, now] are listed with their keys; others not."""
-    ddb = _clients(moto.url, 1)[0]
+    ddb = _clients(moto.url_for("dynamodb"), 1)[0]
     table = build.name("ttl")
     ddb.create_table(
         TableName=table,
@@ -596,40 +432,17 @@ def test_ttl_route_lists_expired_numbers_only(moto: MotoServer, build: Any) -> N
         ddb.put_item(TableName=table, Item={"pk": {"S": pk}, "exp": ttl})
     ddb.put_item(TableName=table, Item={"pk": {"S": "text"}, "exp": {"S": "500"}})
     ddb.put_item(TableName=table, Item={"pk": {"S": "none"}})
-    reply = internal_call(
-        moto.url,
-        "POST",
-        "dynamodb/ttl-expired",
-        {
-            "account": "123456789012",
-            "region": "us-east-1",
-            "table": table,
-            "attribute": "exp",
-            "floor": 200,
-            "now": 1000,
-        },
-    )
-    assert reply["items"] == [{"keys": {"pk": {"S": "due"}}, "ttl": {"N": "500"}}]
-
-
-def test_next_due_time_of_a_queue_follows_its_delayed_messages(build: Any) -> None:
-    """A long poll sleeps until the queue's next message comes due, or the maximum."""
-    from emulator.services import moto_server
-
-    with MotoServer(mode="thread") as plain:
-        sqs = boto3.session.Session().client(
-            "sqs",
-            endpoint_url=plain.url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-        url = sqs.create_queue(QueueName=build.name("due"))["QueueUrl"]
-        environ = {
-            "HTTP_AUTHORIZATION": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/sqs/x"
-        }
-        assert moto_server._next_due_s(url, environ) == moto_server.LONG_POLL_MAX_SLEEP_S
-        sqs.send_message(QueueUrl=url, MessageBody="soon", DelaySeconds=1)
-        pause = moto_server._next_due_s(url, environ)
-        assert 0 < pause <= 1.001
-        assert moto_server._next_due_s("not a url", environ) == moto_server.LONG_POLL_STEP_S
+    request = {
+        "account": "123456789012",
+        "region": "us-east-1",
+        "table": table,
+        "attribute": "exp",
+        "floor": 200,
+        "now": 1000,
+    }
+    expected = [{"keys": {"pk": {"S": "due"}}, "ttl": {"N": "500"}}]
+    assert internal_call(moto.url_for("dynamodb"), "POST", "dynamodb/ttl-expired", request) == {
+        "items": expected
+    }
+    # Through the front too (relayed to the DynamoDB process).
+    assert internal_call(moto.url, "POST", "dynamodb/ttl-expired", request)["items"] == expected

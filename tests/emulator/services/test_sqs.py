@@ -352,3 +352,47 @@ async def test_batches_of_a_standard_queue_run_concurrently(
             break
         await asyncio.sleep(0.05)
     assert _count(sqs, queue) == 0
+
+
+async def test_on_a_virtual_clock_receives_and_batches_are_work_in_flight(
+    aws_url: str, sqs: Any, build: Any, background: Any, tmp_path: Any
+) -> None:
+    """Virtual time: no long polls; a batch counts as busy from its receive until its
+    messages are deleted; an empty receive says the poller is caught up."""
+    from emulator.timesync import ClockFile
+    from emulator.virtual.clock import VirtualClock
+
+    file = ClockFile(tmp_path / "offset")
+    clock = VirtualClock(file)
+    activity = clock.activity
+    seen_busy: list[list[str]] = []
+
+    def script(event: Any, n: int) -> tuple[str, None]:
+        seen_busy.append(sorted(activity.busy_reasons))
+        return "ok", None
+
+    queue = build.queue(visibility_timeout_s=30)
+    provision(build.template(queues=(queue,)), aws_url)
+    runner = build.runner(script)
+    poller = SqsPoller(
+        aws_url,
+        build.source("sqs", "Queue"),
+        queue,
+        runner,
+        region="us-east-1",
+        account_id="123456789012",
+        clock=clock,
+    )
+    background(poller.run())
+
+    async def quiet() -> bool:
+        return bool(activity.pollers) and activity.not_quiet() is None
+
+    await build.eventually(quiet)
+    sqs.send_message(QueueUrl=queue.url, MessageBody="timer")
+    activity.changed()  # as the end of the invocation that sent it would
+    await runner.wait_for(lambda: len(runner.records) == 1)
+    assert "sqs batch" in seen_busy[0]
+    await build.eventually(quiet)
+    assert _count(sqs, queue) == 0  # deleted before the poller counted as caught up
+    file.close()

@@ -214,3 +214,39 @@ async def test_a_plain_moto_endpoint_gets_a_scan_with_the_same_result(build: Any
         assert reaper._internal is False  # it noticed and scans from now on
     finally:
         server.stop()
+
+
+async def test_on_a_virtual_clock_a_jump_is_swept_at_once(
+    aws_url: str, ddb: Any, build: Any, background: Any, tmp_path: Any
+) -> None:
+    """Virtual time: the reaper sweeps right after a jump (not at its next interval), is
+    busy while it sweeps, and says it is caught up only once a sweep finds nothing."""
+    import time
+
+    from emulator.timesync import ClockFile
+    from emulator.virtual.clock import VirtualClock
+
+    table = _provisioned_table(aws_url, build)
+    now = int(time.time())
+    _put(ddb, table, "in-an-hour", {"N": str(now + 3600)})
+    file = ClockFile(tmp_path / "offset")
+    clock = VirtualClock(file)
+    activity = clock.activity
+    reaper = TtlReaper(aws_url, [table], clock=clock, interval_s=3600)
+    background(reaper.run())
+
+    async def quiet() -> bool:  # the reaper has registered and looked
+        return bool(activity.pollers) and activity.not_quiet() is None
+
+    async def emptied() -> bool:
+        return await asyncio.to_thread(_keys, ddb, table) == set()
+
+    await build.eventually(quiet)
+    assert _keys(ddb, table) == {"in-an-hour"}
+    changes = activity.seq
+    clock.jump_to(now + 3601)
+    assert activity.not_quiet() is not None  # the reaper must look first
+    await build.eventually(emptied)
+    await build.eventually(quiet)
+    assert activity.seq >= changes + 2  # the jump, then the deletion (for stream pollers)
+    file.close()

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from emulator.template.errors import TemplateError
-from emulator.template.functions import merge_globals
 from emulator.template.model import Template
+from emulator.template.sam_globals import merge_globals
 
 Load = Callable[..., Template]
 
@@ -210,15 +210,13 @@ def test_sqs_and_dynamodb_events_become_event_sources(app: Template) -> None:
 
 
 def test_other_events_and_types_are_ignored_with_reasons(app: Template) -> None:
-    """Schedule, Api and S3 events and the bucket are listed as ignored with a reason."""
+    """S3 events and the bucket are listed as ignored; Schedule and Api events are driven."""
     ignored = "\n".join(app.ignored)
-    assert (
-        "CustomNightly (Schedule event of Custom): scheduled invocations are not emulated"
-        in ignored
-    )
-    assert "CustomRest (Api event of Custom): REST API (v1) events are not emulated" in ignored
     assert "CustomUpload (S3 event of Custom): S3 events are not emulated" in ignored
     assert "Bucket (AWS::S3::Bucket): not emulated" in ignored
+    assert "CustomNightly" not in ignored and "CustomRest" not in ignored
+    assert [s.logical_id for s in app.schedules] == ["CustomNightly"]
+    assert [(r.method, r.path) for api in app.rest_apis for r in api.routes] == [("GET", "/x")]
 
 
 def test_implicit_role_can_be_referenced(app: Template) -> None:
@@ -273,7 +271,10 @@ def _fn(extra: str) -> str:
     ("extra", "fragment"),
     [
         ("InlineCode: 'def handle(e, c): pass'", "InlineCode cannot be run locally"),
-        ("Layers: [arn:aws:lambda:us-east-1:1:layer:x:1]", "Layers are not emulated"),
+        (
+            "Layers: [arn:aws:lambda:us-east-1:1:layer:x:1]",
+            "layer arn:aws:lambda:us-east-1:1:layer:x:1 is not declared in this template",
+        ),
         ("PackageType: Image", "container image functions are not emulated"),
         ("Timeout: 901", "Timeout 901 is outside 1..900"),
         ("MemorySize: 64", "MemorySize 64 is outside 128..10240"),

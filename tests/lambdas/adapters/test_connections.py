@@ -1,4 +1,4 @@
-"""Connections repository on moto: liveness by expireAt, conditional refresh."""
+"""Connections repository on moto: liveness by expireAt, refresh that restores."""
 
 from __future__ import annotations
 
@@ -58,14 +58,18 @@ def test_all_live_pages_through_the_scan(aws) -> None:
     assert len(r.all_live(NOW_MS)) == 30
 
 
-def test_refresh_only_existing_items(aws) -> None:
-    """refresh moves expireAt of an existing item and never creates one."""
+def test_refresh_moves_expiry_and_restores_a_missing_item(aws) -> None:
+    """refresh moves expireAt of an existing item, keeping its fields; a missing item is
+    written again whole (no half items)."""
     r = repo(aws)
-    r.put(conn("u1", "c1", NOW_S + 5))
-    assert r.refresh("u1", "c1", NOW_S + 3600) is True
-    assert r.live("u1", NOW_MS + 10_000)[0].expire_at == NOW_S + 3600
-    assert r.refresh("u1", "missing", NOW_S + 3600) is False
-    assert len(aws.items("duelctl-connections")) == 1
+    r.put(conn("u1", "c1", NOW_S + 5, "alice"))
+    r.refresh(Connection("u1", "c1", "other-name", "2030-01-01T00:00:00.000Z", NOW_S + 3600))
+    (kept,) = r.live("u1", NOW_MS + 10_000)
+    assert kept == conn("u1", "c1", NOW_S + 3600, "alice")
+    r.refresh(conn("u1", "missing", NOW_S + 3600, "alice"))
+    restored = {c.connection_id: c for c in r.live("u1", NOW_MS)}["missing"]
+    assert restored == conn("u1", "missing", NOW_S + 3600, "alice")
+    assert len(aws.items("duelctl-connections")) == 2
 
 
 def test_delete(aws) -> None:

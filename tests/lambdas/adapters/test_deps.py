@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
 import os
+import threading
+
+import pytest
+from botocore.exceptions import ClientError
 
 from adapters import deps as deps_module
 from adapters.config import Config
@@ -57,3 +62,41 @@ def test_lazy_defaults(aws) -> None:
     assert isinstance(source, JwksKeySource)
     assert source._client.uri == deps.config.jwks_url
     assert deps.key_source is source
+
+
+class _Failing(http.server.BaseHTTPRequestHandler):
+    """An @connections endpoint that answers every post with a 500."""
+
+    posts = 0
+
+    def do_POST(self) -> None:
+        type(self).posts += 1
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = b'{"message": "Internal server error"}'
+        self.send_response(500)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+def test_management_posts_are_bounded(aws_env) -> None:
+    """Two attempts in all (standard mode), short timeouts: a failing endpoint costs seconds,
+    never the function's timeout (issue 14, defect 5; legacy mode makes five attempts)."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Failing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        deps = Deps(Config.from_env(os.environ))
+        poster = deps._management_poster(f"http://127.0.0.1:{server.server_port}/prod")
+        with pytest.raises(ClientError):
+            poster.post("c1=", b"{}")
+        assert _Failing.posts == 2
+        config = poster._client.meta.config
+        assert config.retries == {"mode": "standard", "total_max_attempts": 2}
+        assert config.connect_timeout <= 1 and config.read_timeout <= 2
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -10,11 +10,19 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from adapters.connections import Connection, ConnectionsRepository
-from adapters.notifier import ConnectionGone, ManagementApiPoster, Notifier
+from adapters.notifier import (
+    CONNECT_WINDOW_MS,
+    POST_RESERVE_MS,
+    ConnectionGone,
+    ManagementApiPoster,
+    Notifier,
+)
 from duel.machine import Notice
+from duel.times import iso
 
 NOW_MS = 1_767_225_600_000
 NOW_S = NOW_MS // 1000
+LONG_AGO = iso(NOW_MS - CONNECT_WINDOW_MS)  # connected long enough to have finished
 ENDPOINT = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/prod"
 
 
@@ -45,7 +53,7 @@ def connections(aws) -> ConnectionsRepository:
         ("u1", "expired", NOW_S - 1),
         ("u2", "other", NOW_S + 60),
     ]:
-        repo.put(Connection(user, cid, user, "2026-01-01T00:00:00.000Z", expire))
+        repo.put(Connection(user, cid, user, LONG_AGO, expire))
     return repo
 
 
@@ -76,6 +84,31 @@ def test_sender_frame_to_gone_connection_deletes_it(connections) -> None:
     notifier = Notifier(FlakyPoster({"tab-2"}), connections, lambda: NOW_MS)
     assert notifier.to_connection("u1", "tab-2", {"type": "pong"}) is False
     assert ids(connections, "u1") == {"tab-1"}
+
+
+def test_410_while_connecting_keeps_the_item(connections) -> None:
+    """A 410 for a connection younger than the $connect window is "not connected yet":
+    its item stays (issue 14, defect 3); an older one is deleted."""
+    young = Connection("u3", "new", "u3", iso(NOW_MS - CONNECT_WINDOW_MS + 1), NOW_S + 60)
+    old = Connection("u3", "old", "u3", LONG_AGO, NOW_S + 60)
+    connections.put(young)
+    connections.put(old)
+    notifier = Notifier(FlakyPoster({"new", "old"}), connections, lambda: NOW_MS)
+    assert notifier.to_user("u3", {"type": "invite"}) == 0
+    assert ids(connections, "u3") == {"new"}
+
+
+def test_request_posts_go_out_even_when_short_of_time(connections) -> None:
+    """short_of_time is for deliveries a retry can finish; a request's frames are posted
+    whatever the time left (nothing would retry them)."""
+    poster = FlakyPoster(set())
+    notifier = Notifier(poster, connections, lambda: NOW_MS, lambda: POST_RESERVE_MS - 1)
+    assert notifier.short_of_time()
+    assert notifier.to_user("u1", {"type": "x"}) == 2
+    assert (
+        Notifier(poster, connections, lambda: NOW_MS, lambda: POST_RESERVE_MS).short_of_time()
+        is False
+    )
 
 
 def test_other_post_errors_do_not_stop_delivery(connections) -> None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
+from adapters.locks import LockRepository, lock_key
 from adapters.sessions import (
     LOCK_PREFIX,
     SessionsRepository,
     TransitionConflict,
-    lock_key,
     session_from_item,
     session_to_item,
 )
@@ -47,10 +47,15 @@ def repo(aws) -> SessionsRepository:
     return SessionsRepository(aws.dynamodb, TABLE)
 
 
-def invite(repo: SessionsRepository, a: str, b: str, sid: str = "s1", at: float = 0) -> Session:
+@pytest.fixture
+def locks(aws, repo) -> LockRepository:
+    return LockRepository(aws.dynamodb, TABLE, repo)
+
+
+def invite(locks: LockRepository, a: str, b: str, sid: str = "s1", at: float = 0) -> Session:
     transition = open_invite(sid, Party(a, a), Party(b, b), s(at), TIMING, None)
     settled: list[Transition] = []
-    repo.open_invite(transition, s(at), TIMING, settled.append)
+    locks.open_invite(transition, s(at), TIMING, settled.append)
     assert settled == []
     return transition.after
 
@@ -62,9 +67,9 @@ def accept(repo: SessionsRepository, sid: str, by: str, at: float) -> Outcome:
 # ---------------------------------------------------------------- items
 
 
-def test_item_has_exactly_the_protocol_fields(repo, aws) -> None:
+def test_item_has_exactly_the_protocol_fields(repo, locks, aws) -> None:
     """Pending, active and stopped items carry protocol.md's fields and nothing else."""
-    invite(repo, "ua", "ub")
+    invite(locks, "ua", "ub")
     item = repo._client.get_item(TableName=TABLE, Key={"sessionId": {"S": "s1"}})["Item"]
     assert set(item) == {
         "sessionId", "userA", "userB", "status", "createdAt", "expiresAt", "expireAt"
@@ -90,9 +95,9 @@ def test_item_round_trip_and_locks_are_not_sessions() -> None:
     assert session_from_item(None) is None
 
 
-def test_get_treats_lock_ids_and_bad_keys_as_missing(repo) -> None:
+def test_get_treats_lock_ids_and_bad_keys_as_missing(repo, locks) -> None:
     """A client naming a lock item, an empty or an oversized id finds nothing."""
-    invite(repo, "ua", "ub")
+    invite(locks, "ua", "ub")
     assert repo.get(LOCK_PREFIX + "ua") is None
     assert repo.get("") is None
     assert repo.get("s" * 3000) is None
@@ -102,9 +107,9 @@ def test_get_treats_lock_ids_and_bad_keys_as_missing(repo) -> None:
 # ---------------------------------------------------------------- transitions
 
 
-def test_save_conflict_returns_the_winner(repo) -> None:
+def test_save_conflict_returns_the_winner(repo, locks) -> None:
     """A conditional write on a stale status fails and hands back the current item."""
-    pending = invite(repo, "ua", "ub")
+    pending = invite(locks, "ua", "ub")
     won = answer(pending, "ub", True, s(10), TIMING).transition
     lost = stop(pending, "ua", s(10), TIMING).transition
     assert won is not None and lost is not None
@@ -115,9 +120,9 @@ def test_save_conflict_returns_the_winner(repo) -> None:
     assert repo.get("s1") == won.after
 
 
-def test_save_on_missing_item_conflicts_with_none(repo) -> None:
+def test_save_on_missing_item_conflicts_with_none(repo, locks) -> None:
     """A session deleted under us (TTL) is a conflict with nothing."""
-    pending = invite(repo, "ua", "ub")
+    pending = invite(locks, "ua", "ub")
     repo._client.delete_item(TableName=TABLE, Key={"sessionId": {"S": "s1"}})
     transition = stop(pending, "ua", s(1), TIMING).transition
     assert transition is not None
@@ -140,9 +145,9 @@ def interleaved(first: callable, competitor: callable) -> callable:  # type: ign
     return decide
 
 
-def test_stop_losing_to_accept_stops_the_duel(repo) -> None:
+def test_stop_losing_to_accept_stops_the_duel(repo, locks) -> None:
     """Inviter's withdraw read pending, but the accept committed first: the stop ends the duel."""
-    invite(repo, "ua", "ub")
+    invite(locks, "ua", "ub")
     decide = interleaved(
         lambda cur: stop(cur, "ua", s(30), TIMING), lambda: accept(repo, "s1", "ub", 30)
     )
@@ -154,9 +159,9 @@ def test_stop_losing_to_accept_stops_the_duel(repo) -> None:
     assert final is not None and final.end_reason is EndReason.STOP
 
 
-def test_accept_losing_to_withdraw_is_invalid_state(repo) -> None:
+def test_accept_losing_to_withdraw_is_invalid_state(repo, locks) -> None:
     """The accept read pending, the withdraw committed first: invalid_state, nothing written."""
-    invite(repo, "ua", "ub")
+    invite(locks, "ua", "ub")
     decide = interleaved(
         lambda cur: answer(cur, "ub", True, s(30), TIMING),
         lambda: repo.run("s1", lambda cur: stop(cur, "ua", s(30), TIMING)),
@@ -168,9 +173,9 @@ def test_accept_losing_to_withdraw_is_invalid_state(repo) -> None:
     assert final is not None and final.end_reason is EndReason.WITHDRAWN
 
 
-def test_timer_losing_to_accept_is_dropped(repo) -> None:
+def test_timer_losing_to_accept_is_dropped(repo, locks) -> None:
     """The expiry timer read pending, the accept (decided before the deadline) won: no-op."""
-    invite(repo, "ua", "ub")
+    invite(locks, "ua", "ub")
     timer = Timer(TimerKind.INVITE_EXPIRY, "s1", iso(s(60)))
     decide = interleaved(
         lambda cur: on_timer(cur, timer, s(60), TIMING), lambda: accept(repo, "s1", "ub", 59.9)
@@ -180,9 +185,10 @@ def test_timer_losing_to_accept_is_dropped(repo) -> None:
     assert final is not None and final.status is Status.ACTIVE
 
 
-def test_duplicate_timers_racing_end_the_invite_once(repo) -> None:
-    """Two deliveries of one timer both read pending; only one transition is written."""
-    invite(repo, "ua", "ub")
+def test_duplicate_timers_racing_end_the_invite_once(repo, locks) -> None:
+    """Two deliveries of one timer both read pending; only one transition is written, and
+    the loser is left with the stored ending to resend (receipts decide what still goes)."""
+    invite(locks, "ua", "ub")
     timer = Timer(TimerKind.INVITE_EXPIRY, "s1", iso(s(60)))
     seen: list[Outcome] = []
 
@@ -191,116 +197,128 @@ def test_duplicate_timers_racing_end_the_invite_once(repo) -> None:
 
     outcome = repo.run("s1", interleaved(lambda cur: on_timer(cur, timer, s(60), TIMING), twin))
     assert seen[0].transition is not None
-    assert outcome == Outcome()
+    assert outcome.transition is None and outcome.error is None
+    assert outcome.resend is not None and outcome.resend.notices == seen[0].transition.notices
 
 
 # ---------------------------------------------------------------- invites and locks
 
 
-def test_open_invite_writes_session_and_both_locks(repo, aws) -> None:
+def test_open_invite_writes_session_and_both_locks(repo, locks, aws) -> None:
     """One transaction: the session plus a lock per user pointing at it."""
-    session = invite(repo, "ua", "ub")
-    assert repo.holder("ua") == repo.holder("ub") == "s1"
+    session = invite(locks, "ua", "ub")
+    assert locks.holder("ua") == locks.holder("ub") == "s1"
     lock = repo._client.get_item(TableName=TABLE, Key=lock_key("ua"))["Item"]
     assert lock["expireAt"] == {"N": str(lock_expire_at(session, TIMING))}
     assert "userA" not in lock and "userB" not in lock  # out of the GSIs
 
 
 @pytest.mark.parametrize(("a", "b"), [("ua", "uc"), ("uc", "ub"), ("ub", "uc"), ("uc", "ua")])
-def test_open_invite_busy_on_either_side(repo, a: str, b: str) -> None:
+def test_open_invite_busy_on_either_side(repo, locks, a: str, b: str) -> None:
     """While ua and ub have a pending invite, neither may invite or be invited."""
-    invite(repo, "ua", "ub")
+    invite(locks, "ua", "ub")
     transition = open_invite("s2", Party(a, a), Party(b, b), s(1), TIMING, None)
     with pytest.raises(DuelError) as refused:
-        repo.open_invite(transition, s(1), TIMING, pytest.fail)
+        locks.open_invite(transition, s(1), TIMING, pytest.fail)
     assert refused.value.code is ErrorCode.USER_BUSY
     assert repo.get("s2") is None
 
 
-def test_open_invite_busy_during_active_duel(repo) -> None:
+def test_open_invite_busy_during_active_duel(repo, locks) -> None:
     """An accepted duel keeps both users busy until it ends."""
-    invite(repo, "ua", "ub")
+    invite(locks, "ua", "ub")
     accept(repo, "s1", "ub", 10)
     transition = open_invite("s2", Party("uc", "uc"), Party("ub", "ub"), s(500), TIMING, None)
     with pytest.raises(DuelError):
-        repo.open_invite(transition, s(500), TIMING, pytest.fail)
+        locks.open_invite(transition, s(500), TIMING, pytest.fail)
 
 
-def test_lock_of_stopped_or_missing_session_is_free(repo) -> None:
+def test_lock_of_stopped_or_missing_session_is_free(repo, locks) -> None:
     """A lock whose holder stopped or vanished does not make anyone busy."""
-    invite(repo, "ua", "ub")
+    invite(locks, "ua", "ub")
     repo.run("s1", lambda cur: answer(cur, "ub", False, s(5), TIMING))
-    invite(repo, "ub", "ua", "s2", at=6)
+    invite(locks, "ub", "ua", "s2", at=6)
     repo._client.delete_item(TableName=TABLE, Key={"sessionId": {"S": "s2"}})
-    invite(repo, "ua", "uc", "s3", at=7)
-    assert repo.holder("ua") == "s3" and repo.holder("ub") == "s2"
+    invite(locks, "ua", "uc", "s3", at=7)
+    assert locks.holder("ua") == "s3" and locks.holder("ub") == "s2"
 
 
-def test_overdue_holder_is_ended_before_the_new_invite(repo) -> None:
+def test_overdue_holder_is_ended_before_the_new_invite(repo, locks) -> None:
     """A lock held by a pending invite past its deadline is freed by expiring that invite."""
-    invite(repo, "ua", "ub")
+    invite(locks, "ua", "ub")
     transition = open_invite("s2", Party("uc", "uc"), Party("ub", "ub"), s(61), TIMING, None)
     settled: list[Transition] = []
-    repo.open_invite(transition, s(61), TIMING, settled.append)
+    locks.open_invite(transition, s(61), TIMING, settled.append)
     assert [t.after.end_reason for t in settled] == [EndReason.NO_RESPONSE]
     old = repo.get("s1")
     assert old is not None and old.end_reason is EndReason.NO_RESPONSE
-    assert repo.holder("ub") == "s2"
+    assert locks.holder("ub") == "s2"
 
 
-def test_concurrent_invites_to_one_user_one_wins(repo) -> None:
-    """Two invites read the invitee's lock as free; the loser's transaction is cancelled."""
-    seen = {"ua": repo.holder("ua"), "ub": repo.holder("ub")}
-    invite(repo, "uc", "ub", "s-other")
-    loser = open_invite("s1", Party("ua", "ua"), Party("ub", "ub"), s(0), TIMING, None).after
-    assert repo.try_create(loser, seen, lock_expire_at(loser, TIMING)) is False
-    assert repo.get("s1") is None and repo.holder("ua") is None
-    # Retried from the top, the loser now sees the winner's lock.
+def test_concurrent_invites_to_one_user_one_wins(repo, locks, aws) -> None:
+    """Two invites read the invitee's lock as free; the loser's transaction is cancelled
+    and, deciding again on what the cancellation returned, it is user_busy."""
+    transition = open_invite("s1", Party("ua", "ua"), Party("ub", "ub"), s(0), TIMING, None)
+    original = aws.dynamodb.transact_write_items
+    rival: list[bool] = []
+
+    def rival_first(**kwargs):  # the competitor commits between our read and our write
+        if not rival:
+            rival.append(True)
+            invite(locks, "uc", "ub", "s-other")
+        return original(**kwargs)
+
+    locks._client = type("Client", (), {})()  # a client whose transaction is raced
+    for name in ("batch_get_item", "update_item", "get_item"):
+        setattr(locks._client, name, getattr(aws.dynamodb, name))
+    locks._client.transact_write_items = rival_first
     with pytest.raises(DuelError) as refused:
-        invite(repo, "ua", "ub")
+        locks.open_invite(transition, s(0), TIMING, pytest.fail)
     assert refused.value.code is ErrorCode.USER_BUSY
+    assert repo.get("s1") is None and locks.holder("ua") is None
+    assert locks.holder("ub") == "s-other"
 
 
-def test_overdue_holder_is_announced_even_if_the_other_side_is_busy(repo) -> None:
+def test_overdue_holder_is_announced_even_if_the_other_side_is_busy(repo, locks) -> None:
     """Busy is decided before anything is settled, so no ending goes unannounced."""
-    invite(repo, "ua", "ub")
-    invite(repo, "uc", "ud", "s2", at=30)
+    invite(locks, "ua", "ub")
+    invite(locks, "uc", "ud", "s2", at=30)
     transition = open_invite("s3", Party("ua", "ua"), Party("uc", "uc"), s(61), TIMING, None)
     with pytest.raises(DuelError):
-        repo.open_invite(transition, s(61), TIMING, pytest.fail)
+        locks.open_invite(transition, s(61), TIMING, pytest.fail)
     still = repo.get("s1")
     assert still is not None and still.status is Status.PENDING  # left for its timer
 
 
-def test_overdue_holders_of_both_users_are_each_settled_once(repo) -> None:
+def test_overdue_holders_of_both_users_are_each_settled_once(repo, locks) -> None:
     """Two users locked by the same overdue session: it is ended once, then re-locked."""
-    invite(repo, "ua", "ub")
+    invite(locks, "ua", "ub")
     transition = open_invite("s2", Party("ub", "ub"), Party("ua", "ua"), s(61), TIMING, None)
     settled: list[Transition] = []
-    repo.open_invite(transition, s(61), TIMING, settled.append)
+    locks.open_invite(transition, s(61), TIMING, settled.append)
     assert [t.after.session_id for t in settled] == ["s1"]
-    assert repo.holder("ua") == repo.holder("ub") == "s2"
+    assert locks.holder("ua") == locks.holder("ub") == "s2"
 
 
 # ---------------------------------------------------------------- reads
 
 
-def test_for_user_finds_both_roles(repo) -> None:
+def test_for_user_finds_both_roles(repo, locks) -> None:
     """A user's sessions come from both GSIs; lock items never show up."""
-    invite(repo, "ua", "ub")
+    invite(locks, "ua", "ub")
     repo.run("s1", lambda cur: stop(cur, "ua", s(1), TIMING))
-    invite(repo, "uc", "ua", "s2", at=2)
+    invite(locks, "uc", "ua", "s2", at=2)
     assert sorted(x.session_id for x in repo.for_user("ua")) == ["s1", "s2"]
     assert [x.session_id for x in repo.for_user("ub")] == ["s1"]
     assert repo.for_user("nobody") == []
 
 
-def test_current_sessions_batch_reads_locks_then_holders(repo) -> None:
+def test_current_sessions_batch_reads_locks_then_holders(repo, locks) -> None:
     """Every user maps to their lock's holder session, or None."""
-    invite(repo, "ua", "ub")
-    current = repo.current_sessions(["ua", "ub", "uc"])
+    invite(locks, "ua", "ub")
+    current = locks.current_sessions(["ua", "ub", "uc"])
     assert current["ua"] is not None and current["ua"].session_id == "s1"
     assert current["ub"] == current["ua"]
     assert current["uc"] is None
-    many = repo.current_sessions([f"user-{i}" for i in range(250)] + ["ua"])
+    many = locks.current_sessions([f"user-{i}" for i in range(250)] + ["ua"])
     assert len(many) == 251 and many["ua"] is not None

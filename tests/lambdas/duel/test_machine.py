@@ -7,6 +7,7 @@ wrote (SessionsRepository.run), which is the same as deciding in that order.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from duel.errors import ErrorCode
 from duel.machine import (
     TRANSITIONS,
     Command,
+    Ending,
     IllegalTransition,
     Notice,
     Outcome,
@@ -25,6 +27,8 @@ from duel.machine import (
     answer,
     apply,
     check_invite,
+    ending_notices,
+    expect,
     is_engaged,
     lock_expire_at,
     on_timer,
@@ -208,10 +212,13 @@ def test_late_accept_expires_the_invite_once() -> None:
     assert outcome.transition is not None
     assert outcome.transition.after.end_reason is EndReason.NO_RESPONSE
     assert types(outcome.transition.notices) == ["no_response"]
-    # The expiry timer that comes afterwards finds nothing to do.
+    # The expiry timer that comes afterwards changes nothing; it only owes the stored
+    # ending's notices, which receipts show as sent (adapters/delivery.py).
     timer = timer_for(invited())
     assert timer is not None
-    assert on_timer(outcome.transition.after, timer, s(60.2), TIMING) == Outcome()
+    later = on_timer(outcome.transition.after, timer, s(60.2), TIMING)
+    assert later.transition is None and later.error is None
+    assert later.resend == Ending("s1", outcome.transition.notices)
 
 
 def test_late_stop_times_the_duel_out_once() -> None:
@@ -391,10 +398,53 @@ def test_lock_outlives_any_accepted_duel() -> None:
 
 
 def test_ttl_backstop() -> None:
-    """A session TTL-removed while pending is no_response, while active timeout; else nothing."""
-    assert types(on_ttl_removed(invited()), B) == ["no_response"]
-    assert types(on_ttl_removed(accepted()), A) == ["timeout"]
+    """A session TTL-removed while pending ends as no_response, while active as timeout,
+    whatever the clock says; a stopped one (or none) says nothing."""
+    pending = on_ttl_removed(invited(), s(10), TIMING)
+    assert pending is not None and types(pending.notices, B) == ["no_response"]
+    assert pending.after.status is Status.STOPPED and pending.after.ended_by is None
+    assert pending.after.end_reason is EndReason.NO_RESPONSE
+    assert pending.after.expire_at == s(10) // 1000 + 86400
+    active = on_ttl_removed(accepted(), s(1000), TIMING)
+    assert active is not None and types(active.notices, A) == ["timeout"]
     stopped = stop(accepted(), A, s(40), TIMING).transition
     assert stopped is not None
-    assert on_ttl_removed(stopped.after) == ()
-    assert on_ttl_removed(None) == ()
+    assert on_ttl_removed(stopped.after, s(1000), TIMING) is None
+    assert on_ttl_removed(None, s(1000), TIMING) is None
+
+
+def test_timers_resend_only_their_own_ending() -> None:
+    """A timer finding its session ended its way owes that ending; any other end, nothing."""
+    expired = settle(invited(), s(60), TIMING)
+    assert expired is not None
+    expiry = Timer(TimerKind.INVITE_EXPIRY, "s1", iso(s(60)))
+    assert on_timer(expired.after, expiry, s(61), TIMING).resend == Ending("s1", expired.notices)
+    assert on_timer(expired.after, DUEL_END, s(700), TIMING) == Outcome()
+    rejected = answer(invited(), B, False, s(5), TIMING).transition
+    assert rejected is not None
+    assert on_timer(rejected.after, expiry, s(61), TIMING) == Outcome()
+    assert ending_notices(rejected.after) == ()
+
+
+@pytest.mark.parametrize(
+    ("command", "status", "by", "at"),
+    [
+        (Command.ACCEPT, Status.PENDING, B, 30),
+        (Command.REJECT, Status.PENDING, B, 30),
+        (Command.STOP, Status.ACTIVE, A, 100),
+        (Command.STOP, Status.ACTIVE, B, 100),
+        (Command.INVITE_EXPIRED, Status.PENDING, None, 60),
+        (Command.DUEL_ENDED, Status.ACTIVE, None, 633),
+    ],
+)
+def test_expectation_matches_apply(
+    command: Command, status: Status, by: str | None, at: float
+) -> None:
+    """A blind write of an Expectation's changes gives exactly what `apply` decides."""
+    session = invited() if status is Status.PENDING else accepted()
+    expectation = expect(command, s(at), TIMING, by, status=status)
+    transition = apply(session, command, s(at), TIMING, by)
+    assert dataclasses.replace(session, **expectation.changes) == transition.after
+    assert expectation.before_deadline == (by is not None)
+    with pytest.raises(IllegalTransition):
+        expect(command, s(at), TIMING, by, status=Status.STOPPED)

@@ -8,6 +8,7 @@ import pytest
 
 from duel.errors import DuelError, ErrorCode
 from duel.messages import (
+    MAX_REQUEST_ID,
     parse_bare,
     parse_invite,
     parse_response,
@@ -103,3 +104,19 @@ def test_unroutable(body: str | None, code: ErrorCode) -> None:
 def test_unknown_action_names_the_action() -> None:
     """The message says which action was unknown."""
     assert "dance" in unroutable(json.dumps({"action": "dance"})).message
+
+
+def test_input_limits() -> None:
+    """Lone surrogates, deep nesting and over-long requestIds are bad_request; the id is
+    echoed only when it is itself valid."""
+    bad(parse_bare, r'{"requestId":"\ud800"}')
+    bad(parse_bare, '{"x":' + "[" * 5000 + "]" * 5000 + "}")
+    bad(parse_bare, json.dumps({"requestId": "r" * (MAX_REQUEST_ID + 1)}))
+    assert parse_bare(json.dumps({"requestId": "r" * MAX_REQUEST_ID})).request_id
+    assert request_id_of(r'{"requestId":"\ud800"}') is None
+    assert request_id_of(json.dumps({"requestId": "r" * (MAX_REQUEST_ID + 1)})) is None
+    assert request_id_of(r'{"requestId":"ok","to":"\udfff"}') == "ok"
+    assert unroutable(json.dumps({"action": "x", "requestId": "r" * 300})).code is (
+        ErrorCode.BAD_REQUEST
+    )
+    assert len(unroutable(json.dumps({"action": "\\" * 100_000})).message) < 200

@@ -128,10 +128,26 @@ def test_missing_token_is_unauthorized(install, clock, event) -> None:
     assert_unauthorized(authorizer_event(event, ""))
 
 
-def test_unreachable_jwks_is_unauthorized(install, clock, event) -> None:
-    """If the key set cannot be fetched, the connection is refused, not crashed (500)."""
+def test_unreachable_jwks_is_an_error_not_a_denial(install, clock, event) -> None:
+    """A JWKS outage is the authorizer failing (AWS answers 500), not bad credentials (401).
+
+    AWS: only an exception whose message is exactly "Unauthorized" is a 401; any other
+    failure of the authorizer is a 500 (aws-fidelity §4).
+    """
     install(None)
-    assert_unauthorized(authorizer_event(event, token(clock)))
+    with pytest.raises(Exception) as failed:
+        handle(authorizer_event(event, token(clock)))
+    assert str(failed.value) != "Unauthorized"
+    assert isinstance(failed.value, jwt.PyJWKClientConnectionError)
+
+
+def test_garbage_tokens_are_unauthorized_not_errors(install, clock, event) -> None:
+    """Tokens that are not JWTs at all, or signed by an unknown key, are denied (401)."""
+    install(jwks())
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    foreign = jwt.encode({"sub": "x"}, other, algorithm="RS256", headers={"kid": "nope"})
+    for bad in ("not-a-jwt", "a.b.c", "\u00e9\u00e9", foreign):
+        assert_unauthorized(authorizer_event(event, bad))
 
 
 def test_moto_cognito_tokens_pass(aws, install, clock, event, monkeypatch) -> None:

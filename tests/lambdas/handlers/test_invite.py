@@ -144,9 +144,11 @@ def test_invite_after_an_unfired_expiry_frees_the_user(world) -> None:
 
 
 def test_gone_invitee_tab_is_cleaned_and_other_tab_invited(world) -> None:
-    """GoneException on one invitee tab deletes it; the live tab still gets the invite."""
+    """GoneException on one (long connected) invitee tab deletes it; the live tab still
+    gets the invite."""
     alice = world.connect("u-alice")
     stale, fresh = world.connect("u-bob"), world.connect("u-bob")
+    world.clock.advance(31)  # both tabs are past the $connect window
     world.poster.gone.add(stale)
     world.invite(alice, "u-bob")
     assert [f["type"] for f in world.frames(fresh)] == ["invite"]
@@ -165,3 +167,24 @@ def test_invite_message_event_from_aws(world, event) -> None:
     assert world.handler("invite").handle(raw, world.context) == {"statusCode": 200}
     (frame,) = world.poster.frames(raw["requestContext"]["connectionId"])
     assert frame["type"] == "invite_sent" and frame["requestId"] == "r-1"
+
+
+def test_410_from_a_tab_still_connecting_keeps_it_registered(world, event) -> None:
+    """Issue 14, defect 3: bob opens a tab while alice's invite is sent. Its item is
+    written in $connect, but AWS answers 410 until $connect finishes: the item stays,
+    bob stays online, and the tab can resync with `state`."""
+    alice = world.connect("u-alice", "alice")
+    world.clock.advance(40)
+    new_tab = world.connect("u-bob", "bob")  # $connect has put the item, not yet returned
+    world.poster.gone.add(new_tab)
+    session_id = world.invite(alice, "u-bob")
+    assert world.frames(new_tab) == []
+    world.poster.gone.discard(new_tab)  # $connect has finished
+    assert [c.connection_id for c in world.deps.connections.live("u-bob", world.clock.now)] == [
+        new_tab
+    ]
+    online = json.loads(world.invoke("online", event("http_online"))["body"])["users"]
+    assert "bob" in [u["username"] for u in online]
+    world.send(new_tab, {"action": "state"})
+    (state,) = world.frames(new_tab)
+    assert [v["sessionId"] for v in state["sessions"]] == [session_id]

@@ -31,14 +31,20 @@ def test_ping_keeps_an_expired_but_undeleted_connection(world) -> None:
     assert len(world.deps.connections.live("u-alice", world.clock.now)) == 1
 
 
-def test_ping_for_a_deleted_connection_is_invalid_state(world) -> None:
-    """A connection whose item is gone is told so, and no half item is created."""
-    alice = world.connect("u-alice")
+def test_ping_restores_a_deleted_connection(world) -> None:
+    """A ping from a socket whose item is gone (TTL, a wrong 410 clean-up) writes the item
+    again, whole, from the authorizer's identity, and pongs (issue 14, defect 3)."""
+    alice = world.connect("u-alice", "alice")
+    (before,) = world.deps.connections.live("u-alice", world.clock.now)
     world.deps.connections.delete("u-alice", alice)
+    world.clock.advance(5)
     world.send(alice, {"action": "ping", "requestId": "p2"})
     (frame,) = world.frames(alice)
-    assert (frame["code"], frame["requestId"]) == ("invalid_state", "p2")
-    assert world.aws.items("duelctl-connections") == []
+    assert (frame["type"], frame["requestId"]) == ("pong", "p2")
+    (after,) = world.deps.connections.live("u-alice", world.clock.now)
+    assert after.connection_id == alice and after.username == "alice"
+    assert after.connected_at == before.connected_at
+    assert after.expire_at == START_S + 5 + 3600
 
 
 def test_ping_with_bad_request_id(world) -> None:

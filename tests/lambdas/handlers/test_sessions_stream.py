@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from adapters.sessions import lock_key, session_to_item
+from adapters.locks import lock_key
+from adapters.sessions import session_to_item
 
 USER_A = "8f23cf1a-3e53-414c-8b8f-00035bb95687"
 USER_B = "3c1d9a2e-77b0-4f5e-9a51-6f0e2d1c8b4a"
@@ -37,6 +38,9 @@ def test_active_session_removed_by_ttl_is_timeout(world, event) -> None:
     world.send(bob, {"action": "response", "sessionId": session_id, "accept": True})
     world.frames(alice), world.frames(bob)
     active = world.deps.sessions.get(session_id)
+    world.aws.dynamodb.delete_item(
+        TableName="duelctl-sessions", Key={"sessionId": {"S": session_id}}
+    )
     record = with_image(event, session_to_item(active))
     world.handler("sessions_stream").handle({"Records": [record]}, world.context)
     assert (

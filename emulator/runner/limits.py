@@ -1,0 +1,62 @@
+"""Every size and time limit of the function runner, in one place, each with its reason.
+
+The pool (pool.py) and the worker driver (worker.py) read these; `ProcessRunner` takes
+the ones a caller may want to change (concurrency, budget, init timeout) as parameters
+with these defaults.
+"""
+
+from __future__ import annotations
+
+import os
+
+CPUS = os.cpu_count() or 1
+
+# AWS: the Init phase of an execution environment is limited to 10 seconds
+# (docs/aws-behaviour.md §13); past it the invoke that waited gets Sandbox.Timedout.
+INIT_TIMEOUT_S = 10.0
+
+# Environments per function. AWS starts one per concurrent request (up to 1000 a region);
+# locally every one is a process on the same few cores, and a handler spends most of its
+# time waiting for its AWS calls, which queue in moto. Measured (bench/README.md, "Worker
+# limits", interleaved A/B): 4 environments gave more pongs per second than 8 or 10, and
+# more duels at 100 pairs; more only lengthened moto's queue, cost ~26 MB each and made hot
+# functions evict each other. moto split into one process per service may move the best
+# figure: re-run the A/B (bench/throughput.py, `duelctl bench --burst`) before changing it.
+DEFAULT_MAX_CONCURRENCY = max(4, 2 * CPUS)
+
+
+def default_max_workers(functions: int) -> int:
+    """Live environments across all functions: one per function plus room to scale.
+
+    Past this a function with queued invokes takes an idle environment elsewhere (one that
+    never served first, else the one idle longest: Lambda reclaims idle environments too);
+    spares (below) never take one.
+    """
+    return max(1, functions) + 4 * CPUS
+
+
+# Idle environments a function keeps ready beyond its current demand once it has been
+# invoked: when an invoke takes the last idle one, the next is forked in the background,
+# so a second concurrent invoke finds a warm environment instead of waiting for an init
+# (AWS keeps environments warm after use the same way). One is enough to absorb the start
+# of a burst; the burst itself grows the pool up to DEFAULT_MAX_CONCURRENCY, off the
+# request path. Spares only use free room in the budget.
+SPARES_PER_FUNCTION = 1
+
+# Inits `prewarm` runs at once, so a background prewarm leaves cores to real invokes.
+PREWARM_PARALLEL = CPUS
+
+# A worker that closed its channel (crashed, exited) or was killed is given this long to
+# report its exit status before it is killed (again) and then declared dead: bounds the
+# wait if a process lingers (a handler that ignores its channel closing).
+EXIT_GRACE_S = 2.0
+
+# How long `aclose` waits for killed processes to be reaped before giving up on them.
+CLOSE_TIMEOUT_S = 5.0
+
+# Output handling: a line longer than this without a newline is logged in pieces; the
+# output a worker writes before its first invocation (module init) is kept, up to a
+# number of lines, for that invocation's logs.
+MAX_LINE_BYTES = 64 * 1024
+MAX_INIT_LINES = 1000
+READ_SIZE = 256 * 1024

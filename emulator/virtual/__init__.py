@@ -1,0 +1,1 @@
+"""Virtual time for a local stack (`--clock virtual`): see stack.py, and README "Virtual time"."""

@@ -1,0 +1,67 @@
+"""AWS calls per handler invocation (DynamoDB and SQS; @connections posts not counted).
+
+Each call is a round trip on the request path and a billed request on AWS (issue 12).
+The numbers are the contract: a change that adds a call must change this table.
+Before issue 12/14 (for the record): invite 7 (8 with a previous session), accept 5,
+stop 4, reject 4, timer due 4, timer duplicate 1, TTL backstop 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def ops(world, act: Callable[[], object]) -> list[str]:
+    """The AWS operations the handlers made while `act` ran."""
+    start = len(world.calls.operations)
+    act()
+    return [op for _, op in world.calls.operations[start:]]
+
+
+def test_calls_per_handler(world, event) -> None:
+    """The happy paths make exactly these calls, in this order."""
+    alice, bob = world.connect("u-alice", "alice"), world.connect("u-bob", "bob")
+    carol = world.connect("u-carol", "carol")
+    ids: list[str] = []
+
+    def invite() -> None:
+        ids.append(world.invite(alice, "u-bob"))
+
+    def respond(accept: bool) -> Callable[[], None]:
+        body = {"action": "response", "sessionId": "", "accept": accept}
+        return lambda: world.send(bob, {**body, "sessionId": ids[-1]})
+
+    def stop(conn: str) -> Callable[[], None]:
+        return lambda: world.send(conn, {"action": "stop", "sessionId": ids[-1]})
+
+    assert ops(world, lambda: world.connect("u-dave")) == ["PutItem"]
+    assert ops(world, lambda: world.send(alice, {"action": "ping"})) == ["UpdateItem"]
+    assert ops(world, lambda: world.send(alice, {"action": "state"})) == ["Query", "Query"]
+    assert ops(world, lambda: world.send(alice, {"action": "dance"})) == []
+    # Invitee's connections, both locks, the transaction, the inviter's tabs, the timer.
+    invite_calls = ["Query", "BatchGetItem", "TransactWriteItems", "Query", "SendMessage"]
+    assert ops(world, invite) == invite_calls
+    # The write returns the item it replaced: no read before it.
+    assert ops(world, respond(True)) == ["UpdateItem", "Query", "Query", "SendMessage"]
+    assert ops(world, stop(bob)) == ["UpdateItem", "Query", "Query"]
+    # Locks held by a stopped session cost nothing more: the transaction checks them.
+    assert ops(world, invite) == invite_calls
+    # A withdraw is not the guessed common case (a running duel): one write more.
+    assert ops(world, stop(alice)) == ["UpdateItem", "UpdateItem", "Query", "Query"]
+    ids.append(world.invite(alice, "u-bob"))
+    assert ops(world, respond(False)) == ["UpdateItem", "Query", "Query"]
+    world.invite(alice, "u-bob")
+    timer = world.last_timer()
+    world.clock.advance(30)
+    assert ops(world, lambda: world.deliver(timer)) == ["UpdateItem", "SendMessage"]
+    world.clock.advance(30)
+    # The ending, both users' tabs, and the receipts that make a redelivery exact.
+    due = ["UpdateItem", "Query", "Query", "UpdateItem"]
+    assert ops(world, lambda: world.deliver(timer)) == due
+    assert ops(world, lambda: world.deliver(timer)) == ["UpdateItem", "UpdateItem"]
+    backstop = ["PutItem", "Query", "Query", "UpdateItem"]
+    removal = event("dynamodb_ttl_remove")
+    assert ops(world, lambda: world.invoke("sessions_stream", removal)) == backstop
+    online = ["Scan", "BatchGetItem", "BatchGetItem"]
+    assert ops(world, lambda: world.invoke("online", event("http_online"))) == online
+    assert ops(world, lambda: world.disconnect(carol)) == ["DeleteItem"]
