@@ -3,7 +3,7 @@
 A target is `local` (the stack `duelctl up` runs, described by `.duelctl/local.json`
 in the working directory) or a stage name (`.duelctl/STAGE.json`, written by
 `duelctl deploy`). `--endpoints FILE` names the file directly. Both kinds of file hold
-the same keys (protocol.md, "Local stack endpoints file"), so every client command
+the same keys (docs/protocol.md, "Local stack endpoints file"), so every client command
 works against either.
 """
 

@@ -1,4 +1,4 @@
-"""The endpoints of a running stack: the keys of `.duelctl/<target>.json` (protocol.md).
+"""The endpoints of a running stack: the keys of `.duelctl/<target>.json` (docs/protocol.md).
 
 Local stacks and deployed stages publish the same keys, so every client command works
 against either.

@@ -3,7 +3,7 @@
 Handlers get `AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:<http_port>` (TEAM.md decision 2),
 so their boto3 `invoke` calls land here: `POST /2015-03-31/functions/{name}/invocations`.
 
-AWS behaviour copied (Lambda API reference, "Invoke"; aws-fidelity §13):
+AWS behaviour copied (Lambda API reference, "Invoke"; docs/aws-behaviour.md §13):
 - `RequestResponse` (default): 200 with the function's JSON result; a handler error is
   still 200, with `X-Amz-Function-Error: Unhandled` and the error object as payload;
   `X-Amz-Executed-Version: $LATEST`; `X-Amz-Log-Type: Tail` adds `X-Amz-Log-Result`
@@ -169,7 +169,8 @@ class LambdaInvokeApi:
         try:
             body = json.dumps(invocation.result)
         except (TypeError, ValueError):
-            # AWS: a result that cannot be serialized is Runtime.MarshalError (aws-fidelity §13).
+            # AWS: a result that cannot be serialized is Runtime.MarshalError
+            # (docs/aws-behaviour.md §13).
             headers["X-Amz-Function-Error"] = "Unhandled"
             body = json.dumps(
                 {

@@ -13,7 +13,7 @@ authorizers verify exactly as they would in AWS.
 
 AWS: AdminCreateUser with MessageAction SUPPRESS, AdminSetUserPassword Permanent, then
 AdminInitiateAuth ADMIN_USER_PASSWORD_AUTH; moto 5 supports all three and returns an
-`AuthenticationResult` with an RS256 `IdToken` (aws-fidelity §11).
+`AuthenticationResult` with an RS256 `IdToken` (docs/aws-behaviour.md §11).
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ async def issue_local_token(
 
     Returns `{"idToken", "userId", "username"}`: `userId` is the token's `sub` and
     `username` its `cognito:username`, i.e. the identity every handler will see
-    (protocol.md, "Users and authentication"). Raises LocalAuthError for a username
+    (docs/protocol.md, "Users and authentication"). Raises LocalAuthError for a username
     Cognito refuses; botocore errors (moto unreachable) propagate.
     """
     from botocore.exceptions import ClientError

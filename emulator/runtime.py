@@ -35,7 +35,7 @@ class EmulatorOptions:
     port: int = 0  # WebSocket gateway; 0 = a free port
     http_port: int = 0  # @connections, HTTP API, Lambda Invoke API, web client; 0 = free
     reload: bool = False  # restart workers when a file under a code root changes
-    idle_timeout_s: float = 600.0  # AWS: 10 min idle (aws-fidelity §6)
+    idle_timeout_s: float = 600.0  # AWS: 10 min idle (docs/aws-behaviour.md §6)
     max_duration_s: float = 7200.0  # AWS: 2 h per connection
     ttl_interval_s: float = 1.0  # how often the TTL reaper sweeps
     prewarm: bool = True  # start one worker per function in the background once ready

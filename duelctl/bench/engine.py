@@ -553,7 +553,7 @@ class Bench:
         """The outcome both users saw; account for the racing request's error, if any."""
         first, second = str(got[0].data.get("type")), str(got[1].data.get("type"))
         if first != second:
-            # protocol.md: exactly one outcome per session, sent to both users.
+            # docs/protocol.md: exactly one outcome per session, sent to both users.
             self.tally.error(f"conflicting_{first}_{second}")
         if sender is None or body is None:
             return first

@@ -40,7 +40,7 @@ def __getattr__(name: str) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """Who a token belongs to, read from its claims (protocol.md, "Users")."""
+    """Who a token belongs to, read from its claims (docs/protocol.md, "Users and ...")."""
 
     username: str
     user_id: str

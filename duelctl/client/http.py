@@ -1,4 +1,4 @@
-"""`GET {http_url}/online` with a Bearer token (protocol.md, "HTTP").
+"""`GET {http_url}/online` with a Bearer token (docs/protocol.md, "HTTP").
 
 One request per call, so the standard library does it: `duelctl online` then starts
 without importing an HTTP client framework. Local stacks are reached directly (never

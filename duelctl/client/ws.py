@@ -56,7 +56,7 @@ class HandshakeRefused(Exception):
 
 
 def url_with_token(websocket_url: str, token: str | None) -> str:
-    """`websocket_url?token=<JWT>` (protocol.md); None leaves the query out."""
+    """`websocket_url?token=<JWT>` (docs/protocol.md); None leaves the query out."""
     if token is None:
         return websocket_url
     parts = urlsplit(websocket_url)

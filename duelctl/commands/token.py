@@ -1,4 +1,4 @@
-"""`duelctl token USER`: one line on stdout, a fresh JWT (protocol.md)."""
+"""`duelctl token USER`: one line on stdout, a fresh JWT (docs/protocol.md)."""
 
 from __future__ import annotations
 

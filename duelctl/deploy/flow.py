@@ -150,7 +150,7 @@ def _template_argument(body: str, aws: Aws, s3: Any, bucket: str) -> dict[str, s
 
 
 def write_endpoints(endpoints: Endpoints, cwd: Path) -> Path:
-    """Write `.duelctl/STAGE.json` (protocol.md); returns its path."""
+    """Write `.duelctl/STAGE.json` (docs/protocol.md); returns its path."""
     path = endpoints_path(endpoints.target, cwd)
     endpoints.write(path)
     return path

@@ -42,7 +42,7 @@ NO_CHANGES_MARKERS = ("didn't contain changes", "No updates are to be performed"
 # Follow-on failures: resources CloudFormation stopped because another one failed.
 CANCELLED_MARKERS = ("cancelled", "canceled")
 
-# template.yaml Outputs -> Endpoints fields (protocol.md, "Local stack endpoints file").
+# template.yaml Outputs -> Endpoints fields (docs/protocol.md, "Local stack endpoints file").
 OUTPUT_FIELDS = {
     "WebSocketUrl": "websocket_url",
     "ManagementUrl": "management_url",
@@ -149,7 +149,8 @@ def endpoints_from_outputs(
     if missing:
         raise DeployError(
             f"the stack has no {', '.join(missing)} output; template.yaml must declare "
-            f"Outputs {', '.join(REQUIRED_OUTPUTS)} (protocol.md, endpoints file)"
+            f"Outputs {', '.join(REQUIRED_OUTPUTS)} "
+            "(docs/protocol.md, 'Local stack endpoints file')"
         )
     fields = {field_name: values.get(key) or None for key, field_name in OUTPUT_FIELDS.items()}
     return Endpoints(

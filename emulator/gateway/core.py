@@ -8,7 +8,7 @@ clock or the random source; `local.py` (socketless) and `server.py` (websockets)
 the current time and fresh ids and carry out what it returns, so both follow exactly
 the same rules.
 
-Facts come from /work/shared/reference/aws-fidelity.md (cited as "aws-fidelity §N").
+Facts come from docs/aws-behaviour.md (cited as "docs/aws-behaviour.md §N").
 """
 
 from __future__ import annotations
@@ -31,17 +31,17 @@ Event = dict[str, Any]
 # ---------------------------------------------------------------------------- limits
 
 # AWS: frame 32 KB, message (fragments reassembled) 128 KB, both closed with 1009;
-# binary frames from the client are unsupported and closed with 1003 (aws-fidelity §6).
+# binary frames from the client are unsupported and closed with 1003 (docs/aws-behaviour.md §6).
 MAX_FRAME_BYTES = 32 * 1024
 MAX_MESSAGE_BYTES = 128 * 1024
-# AWS: @connections PostToConnection Data > 131072 bytes -> 413 (aws-fidelity §5).
+# AWS: @connections PostToConnection Data > 131072 bytes -> 413 (docs/aws-behaviour.md §5).
 MAX_POST_BYTES = 131072
-# AWS: integration timeout 50 ms - 29 s (aws-fidelity §6).
+# AWS: integration timeout 50 ms - 29 s (docs/aws-behaviour.md §6).
 MAX_INTEGRATION_TIMEOUT_S = 29.0
-# AWS: idle 10 min, connection duration 2 h (aws-fidelity §6).
+# AWS: idle 10 min, connection duration 2 h (docs/aws-behaviour.md §6).
 IDLE_TIMEOUT_S = 600.0
 MAX_DURATION_S = 7200.0
-# AWS: authorizer result <= 8 KB (aws-fidelity §4).
+# AWS: authorizer result <= 8 KB (docs/aws-behaviour.md §4).
 MAX_AUTHORIZER_RESULT_BYTES = 8 * 1024
 
 ID_RANDOM_BYTES = 11  # 11 bytes -> 16 URL-safe base64 chars ending "="
@@ -57,11 +57,11 @@ class CloseWith:
 
 # AWS: $disconnect after DeleteConnection carries 1000 "Connection Closed Normally";
 # idle and shutdown closes carry 1001 "Going away"; a client close frame without a
-# status gives 1005 "Client-side close frame status not set" (aws-fidelity §1).
+# status gives 1005 "Client-side close frame status not set" (docs/aws-behaviour.md §1).
 DELETED = CloseWith(1000, "Connection Closed Normally")
 GOING_AWAY = CloseWith(1001, "Going away")
 NO_STATUS_REASON = "Client-side close frame status not set"
-# AWS sends 1009 / 1003 (aws-fidelity §6); the reason texts are ours (unverified).
+# AWS sends 1009 / 1003 (docs/aws-behaviour.md §6); the reason texts are ours (unverified).
 MESSAGE_TOO_BIG = CloseWith(1009, "Message too big")
 UNSUPPORTED_DATA = CloseWith(1003, "Unsupported data: binary frames are not supported")
 ABNORMAL = CloseWith(1006, "")  # no close frame at all: the TCP connection dropped
@@ -73,7 +73,8 @@ ABNORMAL = CloseWith(1006, "")  # no close frame at all: the TCP connection drop
 def id_from_bytes(raw: bytes) -> str:
     """Format 11 random bytes as an API Gateway id: 16 URL-safe base64 chars ending "=".
 
-    AWS: connectionId / requestId / messageId look like `BFaT_fALIAMCKug=` (aws-fidelity §1).
+    AWS: connectionId / requestId / messageId look like `BFaT_fALIAMCKug=`
+    (docs/aws-behaviour.md §1).
     The caller supplies the randomness, so this module stays deterministic.
     """
     if len(raw) != ID_RANDOM_BYTES:
@@ -110,7 +111,7 @@ class Deployment:
 
     @property
     def method_arn(self) -> str:
-        """The ARN a REQUEST authorizer's policy must cover (aws-fidelity §4)."""
+        """The ARN a REQUEST authorizer's policy must cover (docs/aws-behaviour.md §4)."""
         return (
             f"arn:aws:execute-api:{self.region}:{self.account_id}:"
             f"{self.api.api_id}/{self.api.stage}/$connect"
@@ -127,7 +128,7 @@ _IDENTITY_SOURCE = re.compile(
 def body_path(expression: str) -> tuple[str, ...]:
     """Parse a route selection expression into the JSON path it reads.
 
-    AWS: WebSocket APIs select routes with `$request.body.<path>` (aws-fidelity §2).
+    AWS: WebSocket APIs select routes with `$request.body.<path>` (docs/aws-behaviour.md §2).
     Raises ValueError for anything else, so a bad template fails at start-up, not on
     the first message.
     """
@@ -202,7 +203,7 @@ def _proxy_headers(
 ) -> tuple[dict[str, str], dict[str, list[str]]]:
     """`headers` / `multiValueHeaders` of a `$connect` (or authorizer) event.
 
-    AWS: the client's headers in the client's casing (aws-fidelity §1); `Host` is the API's
+    AWS: the client's headers in the client's casing (docs/aws-behaviour.md §1); `Host` is the API's
     domain (the client connected to it) and the edge adds `X-Forwarded-*` (inferred).
     Single-value maps take the last value of a repeated header, as Lambda proxy events do.
     """
@@ -229,7 +230,7 @@ def _proxy_headers(
 def _query_maps(request: ClientRequest) -> tuple[dict[str, str], dict[str, list[str]]] | None:
     """Query maps of a `$connect` event, or None when there is no query string.
 
-    AWS: the maps are present only when a query string exists (aws-fidelity §1).
+    AWS: the maps are present only when a query string exists (docs/aws-behaviour.md §1).
     """
     if not request.query_string:
         return None
@@ -252,11 +253,12 @@ class Connection:
     source_ip: str
     user_agent: str | None
     last_active_at_ms: int
-    # requestContext.authorizer: principalId + context + integrationLatency (aws-fidelity §4)
+    # requestContext.authorizer: principalId + context + integrationLatency (docs/aws-behaviour.md
+    # §4)
     authorizer: Mapping[str, Any] | None = None
 
     def identity(self) -> dict[str, str]:
-        # AWS: userAgent only if the client sent one (aws-fidelity §1, observed).
+        # AWS: userAgent only if the client sent one (docs/aws-behaviour.md §1, observed).
         identity = {"sourceIp": self.source_ip}
         if self.user_agent is not None:
             identity["userAgent"] = self.user_agent
@@ -311,7 +313,7 @@ def connect_event(
     request_id: str,
     now_ms: int,
 ) -> Event:
-    """Build the `$connect` event (aws-fidelity §1): headers, query maps if any, no body."""
+    """Build the `$connect` event (docs/aws-behaviour.md §1): headers, query maps, no body."""
     headers, multi_headers = _proxy_headers(deployment, request)
     event: Event = {"headers": headers, "multiValueHeaders": multi_headers}
     query = _query_maps(request)
@@ -337,7 +339,7 @@ def authorizer_event(
     request_id: str,
     now_ms: int,
 ) -> Event:
-    """Build the REQUEST authorizer's input event (aws-fidelity §4).
+    """Build the REQUEST authorizer's input event (docs/aws-behaviour.md §4).
 
     Same headers, query maps and requestContext as `$connect` (no authorizer block yet),
     plus `type`, `methodArn` and `stageVariables`.
@@ -375,7 +377,7 @@ def message_event(
     message_id: str,
     now_ms: int,
 ) -> Event:
-    """Build a MESSAGE event: `body` + `isBase64Encoded: false`, no headers (aws-fidelity §1)."""
+    """A MESSAGE event: `body` + `isBase64Encoded: false`, no headers (docs/aws-behaviour.md §1)."""
     return {
         "requestContext": _request_context(
             deployment,
@@ -402,8 +404,8 @@ def disconnect_event(
     """Build the `$disconnect` event for a connection that has already closed.
 
     AWS: fixed headers `Host`, `x-api-key`, `X-Forwarded-For`, `x-restapi`, plus
-    `disconnectStatusCode`/`disconnectReason` (aws-fidelity §1). `$disconnect` is best
-    effort (aws-fidelity §3), so handlers must not rely on it.
+    `disconnectStatusCode`/`disconnectReason` (docs/aws-behaviour.md §1). `$disconnect` is best
+    effort (docs/aws-behaviour.md §3), so handlers must not rely on it.
     """
     headers = {
         "Host": deployment.domain_name,
@@ -431,26 +433,26 @@ def disconnect_event(
 
 
 def _error_frame(message: str, connection_id: str, request_id: str) -> str:
-    # AWS's exact spacing: a space after the first colon only (aws-fidelity §2, observed).
+    # AWS's exact spacing: a space after the first colon only (docs/aws-behaviour.md §2, observed).
     return (
         f'{{"message": "{message}", "connectionId":"{connection_id}", "requestId":"{request_id}"}}'
     )
 
 
 def forbidden_frame(connection_id: str, request_id: str) -> str:
-    """The frame AWS sends when no route (and no `$default`) matches (aws-fidelity §2)."""
+    """The frame AWS sends when no route (and no `$default`) matches (docs/aws-behaviour.md §2)."""
     return _error_frame("Forbidden", connection_id, request_id)
 
 
 def internal_error_frame(connection_id: str, request_id: str) -> str:
-    """The frame AWS sends when the integration fails (aws-fidelity §2)."""
+    """The frame AWS sends when the integration fails (docs/aws-behaviour.md §2)."""
     return _error_frame("Internal server error", connection_id, request_id)
 
 
 def outbound_fragments(text: str) -> list[str]:
     """Split an outgoing message into fragments of at most MAX_FRAME_BYTES UTF-8 bytes.
 
-    AWS: posted data is delivered in <= 32 KB frames (aws-fidelity §6, inferred), so a
+    AWS: posted data is delivered in <= 32 KB frames (docs/aws-behaviour.md §6, inferred), so a
     client that enforces its own frame limit keeps working. Splits fall on character
     boundaries so each fragment is a valid `str`.
     """
@@ -485,7 +487,7 @@ def on_frame(tracker: FrameTracker, kind: FrameKind, size: int, *, fin: bool) ->
     """Check one incoming data frame against AWS's limits; a CloseWith means close now.
 
     AWS: binary -> 1003; a frame > 32 KB -> 1009; a message whose fragments add up to
-    > 128 KB -> 1009 (aws-fidelity §6). Called once per frame, before reassembly.
+    > 128 KB -> 1009 (docs/aws-behaviour.md §6). Called once per frame, before reassembly.
     """
     if kind == "binary":
         return UNSUPPORTED_DATA
@@ -508,7 +510,7 @@ def observed_close(
 
     The side that closed first decides: the client's code (1005 with AWS's text when its
     close frame had no status), the gateway's own code, or 1006 when the TCP connection
-    ended without any close frame (aws-fidelity §1).
+    ended without any close frame (docs/aws-behaviour.md §1).
     """
     if received is not None and (sent is None or received_first):
         if received.code == 1005:
@@ -526,7 +528,7 @@ def expiry(
     deadline (epoch seconds) at which to ask again.
 
     AWS: idle 10 min and 2 h limits; a `$disconnect` with 1001 "Going away" was seen
-    after ~604 s idle (aws-fidelity §6). Only client messages move `last_active_at_ms`.
+    after ~604 s idle (docs/aws-behaviour.md §6). Only client messages move `last_active_at_ms`.
     """
     idle_deadline = conn.last_active_at_ms / 1000 + idle_timeout_s
     hard_deadline = conn.connected_at_ms / 1000 + max_duration_s
@@ -540,7 +542,7 @@ def expiry(
 
 
 def _stringify(value: Any) -> str:
-    # AWS: the selected value is stringified (aws-fidelity §2); null reads as missing and
+    # AWS: the selected value is stringified (docs/aws-behaviour.md §2); null reads as missing and
     # objects/arrays as compact JSON (inferred).
     if value is None:
         return ""
@@ -559,13 +561,13 @@ def route_key_of(api: WebSocketApi, text: str) -> str | None:
     """Evaluate the route selection expression on a message; None if the body is not a
     JSON object.
 
-    AWS: the body must be JSON; a missing path gives "" (aws-fidelity §2).
+    AWS: the body must be JSON; a missing path gives "" (docs/aws-behaviour.md §2).
     """
     try:
         body = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         # Nested too deeply for Python's decoder: a body AWS cannot select a route from
-        # goes to $default like non-JSON (aws-fidelity §2), never crashing the task.
+        # goes to $default like non-JSON (docs/aws-behaviour.md §2), never crashing the task.
         return None
     if not isinstance(body, dict):
         return None
@@ -642,7 +644,7 @@ def on_message_result(dispatch: Dispatch, conn_id: str, invocation: Invocation) 
 
     AWS: an error or timeout -> Internal server error frame, socket stays open; the
     return value is discarded unless the route has a route response, then its `body`
-    goes back as a text frame; a non-2xx statusCode closes nothing (aws-fidelity §2).
+    goes back as a text frame; a non-2xx statusCode closes nothing (docs/aws-behaviour.md §2).
     """
     if not invocation.ok:
         return [internal_error_frame(conn_id, dispatch.request_id)]
@@ -735,7 +737,7 @@ def policy_allows(result: Mapping[str, Any], method_arn: str) -> bool:
 
     IAM evaluation: an explicit Deny covering the ARN wins, else an Allow covering it
     is needed. Resource wildcards are allowed, but a REST-style `.../{stage}/*/*` does
-    not cover `.../{stage}/$connect` (aws-fidelity §4). Raises MalformedAuthorizerResult.
+    not cover `.../{stage}/$connect` (docs/aws-behaviour.md §4). Raises MalformedAuthorizerResult.
     """
     policy = result.get("policyDocument")
     if not isinstance(policy, dict):
@@ -762,7 +764,7 @@ def policy_allows(result: Mapping[str, Any], method_arn: str) -> bool:
 
 
 def _context_value(key: str, value: Any) -> str:
-    # AWS: context values are string/number/boolean only (aws-fidelity §4); they reach
+    # AWS: context values are string/number/boolean only (docs/aws-behaviour.md §4); they reach
     # later events stringified, as in REST proxy events (unverified).
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -775,7 +777,7 @@ def _context_value(key: str, value: Any) -> str:
 
 def authorizer_block(result: Mapping[str, Any], latency_ms: int) -> dict[str, Any]:
     """requestContext.authorizer from an authorizer result: principalId, then the context
-    values, then integrationLatency (aws-fidelity §1 MESSAGE example)."""
+    values, then integrationLatency (docs/aws-behaviour.md §1 MESSAGE example)."""
     principal = result.get("principalId")
     if not isinstance(principal, str):
         raise MalformedAuthorizerResult("principalId missing or not a string")
@@ -795,7 +797,7 @@ def authorizer_verdict(
 ) -> Refuse | Mapping[str, Any]:
     """Interpret a REQUEST authorizer's invocation: a Refuse, or the authorizer block.
 
-    AWS (aws-fidelity §4): raised "Unauthorized" -> 401; Deny or an Allow that does not
+    AWS (docs/aws-behaviour.md §4): raised "Unauthorized" -> 401; Deny or an Allow that does not
     cover methodArn -> 403; any other error, a timeout or malformed output -> 500.
     """
     if invocation.outcome == "error":
@@ -825,7 +827,7 @@ def connect_verdict(invocation: Invocation) -> Refuse | None:
     """Interpret the `$connect` integration: None to accept, else a Refuse.
 
     AWS: 2xx -> 101; any other statusCode -> that status; an exception -> 502 (timeout
-    presumably the same) (aws-fidelity §3). A result without statusCode is accepted
+    presumably the same) (docs/aws-behaviour.md §3). A result without statusCode is accepted
     (inferred: WebSocket integrations need no proxy response shape). The refusal body is
     the integration's `body` if it has one (unverified).
     """
@@ -880,7 +882,7 @@ class Handshake:
 
     Drive it with `start()`, then `on_result(invocation)` for every Invoke step, until
     it returns Refuse or Accept. AWS keeps the upgrade pending until the authorizer and
-    `$connect` have finished (aws-fidelity §3).
+    `$connect` have finished (docs/aws-behaviour.md §3).
     """
 
     deployment: Deployment
@@ -950,7 +952,7 @@ class Handshake:
     def _connect_step(self) -> Step:
         route = self.deployment.api.routes.get("$connect")
         if route is None or route.function is None:
-            # AWS: a $connect integration is optional (aws-fidelity §3).
+            # AWS: a $connect integration is optional (docs/aws-behaviour.md §3).
             return self._finish(Accept(self.connection))
         self.phase = "connect"
         event = connect_event(
@@ -967,7 +969,7 @@ class Handshake:
         return step
 
     def _identity_value(self, source: str) -> str | None:
-        """The value of one identity source, or None if missing/empty (aws-fidelity §4)."""
+        """The value of one identity source, or None if missing/empty (docs/aws-behaviour.md §4)."""
         match = _IDENTITY_SOURCE.match(source)
         if match is None:
             return None

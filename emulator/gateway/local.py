@@ -114,7 +114,7 @@ class LocalGateway:
         self._clock = clock
         self._idle_timeout_s = idle_timeout_s
         self._max_duration_s = max_duration_s
-        # AWS: the integration timeout is capped at 29 s (aws-fidelity §6).
+        # AWS: the integration timeout is capped at 29 s (docs/aws-behaviour.md §6).
         self._integration_timeout_s = min(integration_timeout_s, core.MAX_INTEGRATION_TIMEOUT_S)
         self._max_inflight = max_inflight_per_connection
         self._random_bytes = random_bytes
@@ -140,7 +140,7 @@ class LocalGateway:
     ) -> core.Accept | core.Refuse:
         """Run the opening handshake (authorizer, then `$connect`) for a new connection.
 
-        The id is Gone for @connections until this returns Accept (aws-fidelity §3).
+        The id is Gone for @connections until this returns Accept (docs/aws-behaviour.md §3).
         """
         if self._closing:
             return core.Refuse.unavailable("gateway shutting down")
@@ -286,7 +286,7 @@ class LocalGateway:
         link = self._open_link(connection_id)
         if len(data) > core.MAX_POST_BYTES:
             raise PayloadTooLarge()
-        # AWS: keep posted payloads UTF-8 text (aws-fidelity §6); invalid bytes are
+        # AWS: keep posted payloads UTF-8 text (docs/aws-behaviour.md §6); invalid bytes are
         # replaced rather than sent as a text frame the client would reject.
         text = data.decode("utf-8", errors="replace")
         try:
@@ -309,7 +309,7 @@ class LocalGateway:
         """Close the socket (1000) so `$disconnect` fires. Raises Gone.
 
         AWS: returns at once; `$disconnect` follows with 1000 "Connection Closed
-        Normally" (aws-fidelity §1, §5).
+        Normally" (docs/aws-behaviour.md §1, §5).
         """
         self._open_link(connection_id)
         self.close(connection_id, core.DELETED)
@@ -434,7 +434,7 @@ class LocalGateway:
         """Invoke with the integration timeout; never raises for handler failures.
 
         AWS: past the integration timeout API Gateway answers, but the Lambda keeps
-        running (aws-fidelity §2), so the invoke task is left to finish and drained at
+        running (docs/aws-behaviour.md §2), so the invoke task is left to finish and drained at
         shutdown.
         """
         task = self._spawn(self._runner.invoke(function, event, route=label))
@@ -503,7 +503,7 @@ class LocalGateway:
 
     def _finish(self, link: _Link, close: core.CloseWith) -> asyncio.Task[None] | None:
         """The connection is over: log it and fire `$disconnect` (best effort, result
-        ignored; aws-fidelity §3)."""
+        ignored; docs/aws-behaviour.md §3)."""
         if link.watchdog is not None and link.watchdog is not asyncio.current_task():
             link.watchdog.cancel()
         conn = link.conn

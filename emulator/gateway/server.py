@@ -4,7 +4,7 @@ Every decision is made in `core` and every piece of connection state lives in
 `LocalGateway`; this module only translates between websockets and them:
 
 - The authorizer and `$connect` run in websockets' `process_request` hook, so a refusal
-  is an HTTP response and the socket never opens (style §2, aws-fidelity §3).
+  is an HTTP response and the socket never opens (style §2, docs/aws-behaviour.md §3).
 - Frame limits are checked per frame in `_GatewayConnection.process_event`, which
   websockets calls once for every frame it parses, before reassembly (see that class).
 - `$disconnect` is driven from `connection_lost`, the single place every connection
@@ -139,7 +139,7 @@ def _refusal(refuse: core.Refuse) -> Response:
     """An HTTP response refusing the upgrade, with AWS-style JSON body.
 
     Built by hand because websockets' `respond()` only knows `http.HTTPStatus` codes,
-    while a `$connect` integration may return any status (aws-fidelity §3).
+    while a `$connect` integration may return any status (docs/aws-behaviour.md §3).
     """
     body = refuse.body.encode()
     try:

@@ -34,7 +34,7 @@ from emulator.runner.base import FunctionRunner, Invocation
 from emulator.template.model import HttpApi
 
 # AWS: HTTP API integrations time out after at most 30 s (API Gateway quotas), answered
-# with 503; the Lambda itself keeps running (aws-fidelity §12).
+# with 503; the Lambda itself keeps running (docs/aws-behaviour.md §12).
 INTEGRATION_TIMEOUT_S = 30.0
 
 

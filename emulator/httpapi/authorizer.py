@@ -1,11 +1,12 @@
 """HTTP API JWT authorizer: take the token, verify it like API Gateway, return its claims.
 
-AWS (API Gateway dev guide, "Control access to HTTP APIs with JWT authorizers"; aws-fidelity
-§11, §12): the token comes from the identity source (`$request.header.Authorization`,
-`Bearer ` prefix optional); the signature is checked against the issuer's JWKS by `kid`
-(RSA only); `iss` must equal the configured issuer exactly; `aud`, or `client_id` when there
-is no `aud`, must be in the audience list (Cognito ID and access tokens both pass); `exp`
-must be in the future, `nbf` and `iat` in the past. Any failure is 401
+AWS (API Gateway dev guide, "Control access to HTTP APIs with JWT authorizers";
+docs/aws-behaviour.md §11, §12): the token comes from the identity source
+(`$request.header.Authorization`, `Bearer ` prefix optional); the signature is checked
+against the issuer's JWKS by `kid` (RSA only); `iss` must equal the configured issuer
+exactly; `aud`, or `client_id` when there is no `aud`, must be in the audience list
+(Cognito ID and access tokens both pass); `exp` must be in the future, `nbf` and `iat` in the past.
+Any failure is 401
 `{"message":"Unauthorized"}` with a `www-authenticate` header naming the reason.
 
 `verify_jwt` is pure (token, key, config, now in); `authorize` adds the key lookup.

@@ -1,7 +1,7 @@
-"""The payload format 2.0 event an HTTP API hands to Lambda (aws-fidelity §12).
+"""The payload format 2.0 event an HTTP API hands to Lambda (docs/aws-behaviour.md §12).
 
 Pure: the request, the matched route, the claims and the time come in, the event dict
-goes out. Shape rules (aws-fidelity §12, API Gateway dev guide "Working with AWS Lambda
+goes out. Shape rules (docs/aws-behaviour.md §12, API Gateway dev guide "Working with AWS Lambda
 proxy integrations for HTTP APIs"):
 
 - header names lower-cased, repeated headers joined with commas, no `multiValue*` maps;
@@ -103,7 +103,7 @@ def claim_string(value: Any) -> str:
     """A claim as HTTP API passes it: strings as-is, numbers in decimal, arrays `"[a b]"`.
 
     AWS: claims reach the function as strings, array claims like `cognito:groups` as
-    `"[admin players]"` (aws-fidelity §12, reported by users).
+    `"[admin players]"` (docs/aws-behaviour.md §12, reported by users).
     """
     if isinstance(value, str):
         return value

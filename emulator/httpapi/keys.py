@@ -2,7 +2,7 @@
 
 AWS fetches `{issuer}/.well-known/jwks.json` (for Cognito) and caches it. Locally the
 issuer is still the real AWS URL (`https://cognito-idp.{region}.amazonaws.com/{poolId}`,
-moto puts it in every token, aws-fidelity §11), so `JwksKeyProvider` maps it to moto's
+moto puts it in every token, docs/aws-behaviour.md §11), so `JwksKeyProvider` maps it to moto's
 `{moto_url}/{poolId}/.well-known/jwks.json` instead of calling AWS. Tests pass a
 `StaticKeyProvider` holding their own keys.
 """
@@ -71,7 +71,7 @@ def local_cognito_jwks_url(
     """Map a Cognito issuer of a local pool to moto's JWKS URL; other issuers map to None.
 
     `pool_ids` limits the mapping to the template's pools (None = any Cognito issuer).
-    moto server serves `/{poolId}/.well-known/jwks.json` without auth (aws-fidelity §11).
+    moto server serves `/{poolId}/.well-known/jwks.json` without auth (docs/aws-behaviour.md §11).
     """
     base = moto_url.rstrip("/")
 

@@ -1,6 +1,6 @@
 """Turn a Lambda result into the HTTP response an HTTP API (payload 2.0) would send.
 
-Pure. AWS (API Gateway dev guide, "Lambda function response for format 2.0"; aws-fidelity
+Pure. AWS (API Gateway dev guide, "Lambda function response for format 2.0"; docs/aws-behaviour.md
 §12): a result with `statusCode` is used as `{statusCode, headers, body, isBase64Encoded,
 cookies}`; any other valid JSON value becomes 200 `application/json` with that JSON as the
 body. A function error or a malformed result is 500 `{"message":"Internal Server Error"}`.
@@ -48,12 +48,12 @@ def gateway_message(status: int, message: str, **headers: str) -> HttpResult:
 
 INTERNAL_SERVER_ERROR = gateway_message(500, "Internal Server Error")
 NOT_FOUND = gateway_message(404, "Not Found")
-# AWS: past the 30 s integration timeout (unverified status/message, aws-fidelity §12).
+# AWS: past the 30 s integration timeout (unverified status/message, docs/aws-behaviour.md §12).
 SERVICE_UNAVAILABLE = gateway_message(503, "Service Unavailable")
 
 
 def unauthorized(www_authenticate: str) -> HttpResult:
-    """AWS: 401 `{"message":"Unauthorized"}` + `www-authenticate` (aws-fidelity §12)."""
+    """AWS: 401 `{"message":"Unauthorized"}` + `www-authenticate` (docs/aws-behaviour.md §12)."""
     return gateway_message(401, "Unauthorized", www_authenticate=www_authenticate)
 
 

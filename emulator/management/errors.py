@@ -2,7 +2,7 @@
 
 botocore (rest-json) takes the error code from the `x-amzn-ErrorType` header, so a 410
 without it surfaces as ClientError "410" and `except client.exceptions.GoneException`
-misses it (aws-fidelity §5). The HTTP layer maps these in one place: `to_response`.
+misses it (docs/aws-behaviour.md §5). The HTTP layer maps these in one place: `to_response`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The @connections management API over HTTP: parse, pick the API, call the port, map errors.
 
-URL shape (aws-fidelity §5): `/{stage}/@connections/{connectionId}`. botocore sends the `@`
+URL shape (docs/aws-behaviour.md §5): `/{stage}/@connections/{connectionId}`. botocore sends the `@`
 literally and percent-encodes the id (`=` -> `%3D`); awscurl sends `%40connections`. Both
 spellings are accepted and every path segment is decoded on its own, so an encoded `/` in an
 id can never split it.
@@ -34,7 +34,8 @@ from emulator.management.port import ConnectionInfo, ConnectionPort
 Resolver = Callable[[str | None, str], ConnectionPort | None]
 """(api id from the Host header or None, stage from the path) -> the API's port, or None."""
 
-# AWS: PostToConnection Data is limited to 128 KB; botocore does not check it (aws-fidelity §5).
+# AWS: PostToConnection Data is limited to 128 KB; botocore does not check it
+# (docs/aws-behaviour.md §5).
 MAX_POST_BYTES = 128 * 1024
 
 _API_HOST = re.compile(
@@ -62,7 +63,7 @@ def parse_connections_path(raw_path: str) -> ConnectionsPath | None:
     """Parse a raw request target; None unless it is `/{stage}/(@|%40)connections/{id}`.
 
     Segments are split on the raw path and decoded one by one, so `%40` and `@` are the
-    same and an id's `%3D` becomes `=` (aws-fidelity §5).
+    same and an id's `%3D` becomes `=` (docs/aws-behaviour.md §5).
     """
     path = raw_path.split("?", 1)[0]
     parts = path.split("/")
@@ -78,7 +79,7 @@ def to_response(exc: ManagementError) -> web.Response:
     """The one place a ManagementError becomes HTTP: status, `x-amzn-ErrorType`, JSON body.
 
     botocore reads the error code from `x-amzn-ErrorType`, so `except
-    client.exceptions.GoneException` works only with that header (aws-fidelity §5).
+    client.exceptions.GoneException` works only with that header (docs/aws-behaviour.md §5).
     """
     return web.Response(status=exc.status, body=exc.body(), headers=exc.headers())
 
@@ -93,7 +94,7 @@ def connection_json(info: ConnectionInfo) -> dict[str, Any]:
     """GetConnection's body with AWS's lower-camel wire keys.
 
     AWS: boto3 maps `connectedAt`/`identity`/`lastActiveAt` to `ConnectedAt`/...;
-    capitalised wire keys are silently dropped and the result is `{}` (aws-fidelity §5).
+    capitalised wire keys are silently dropped and the result is `{}` (docs/aws-behaviour.md §5).
     """
     identity: dict[str, str] = {"sourceIp": info.source_ip}
     if info.user_agent is not None:
@@ -162,7 +163,8 @@ class ManagementApi:
             raise Forbidden("Forbidden")
         port = self._resolve(api_id_from_host(request.host), target.stage)
         if port is None:
-            # AWS: a wrong API or stage in the URL is 403 ForbiddenException (aws-fidelity §5).
+            # AWS: a wrong API or stage in the URL is 403 ForbiddenException (docs/aws-behaviour.md
+            # §5).
             raise Forbidden("Forbidden")
         if not target.connection_id:
             raise BadRequest("Invalid connectionId")  # AWS: malformed id (unverified)
@@ -172,7 +174,7 @@ class ManagementApi:
             if len(data) > self._max_post_bytes:
                 raise PayloadTooLarge("Request entity too large")
             await port.post_to_connection(connection_id, data)
-            # AWS: 200 with an empty body (aws-fidelity §5).
+            # AWS: 200 with an empty body (docs/aws-behaviour.md §5).
             return web.Response(status=200)
         if request.method == "GET":
             info = port.get_connection(connection_id)

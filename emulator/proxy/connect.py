@@ -49,7 +49,7 @@ def aws_route(http_port: int, moto_port: int | Mapping[str, int], host: str = "1
     own Invoke API (moto's needs Docker), for clients that call the real endpoint instead
     of following AWS_ENDPOINT_URL_LAMBDA. `cognito-idp.{region}.amazonaws.com` goes to the
     front with every other service host, so a JWKS fetched from
-    `{iss}/.well-known/jwks.json` is moto's (aws-fidelity §11).
+    `{iss}/.well-known/jwks.json` is moto's (docs/aws-behaviour.md §11).
     """
     from emulator.services.moto.groups import group_of_host
 

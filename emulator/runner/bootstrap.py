@@ -31,7 +31,7 @@ from typing import Any
 
 # Packages of the emulator itself: a handler must not be able to import them, as in AWS.
 HIDDEN_PACKAGES = ("emulator", "duelctl")
-# Error types of AWS's Python runtime (aws-fidelity §13).
+# Error types of AWS's Python runtime (docs/aws-behaviour.md §13).
 IMPORT_MODULE_ERROR = "Runtime.ImportModuleError"
 HANDLER_NOT_FOUND = "Runtime.HandlerNotFound"
 MARSHAL_ERROR = "Runtime.MarshalError"
@@ -53,7 +53,7 @@ class RuntimeFault(Exception):
 
 
 class LambdaContext:
-    """The `context` argument, with the fields AWS's Python runtime provides (aws-fidelity §13)."""
+    """The `context` argument as AWS's Python runtime builds it (docs/aws-behaviour.md §13)."""
 
     def __init__(self, request_id: str, deadline: float, arn: str) -> None:
         env = os.environ
@@ -61,7 +61,7 @@ class LambdaContext:
         self.function_name = env.get("AWS_LAMBDA_FUNCTION_NAME", "")
         self.function_version = env.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         self.invoked_function_arn = arn
-        # AWS: a string, not an int (aws-fidelity §13).
+        # AWS: a string, not an int (docs/aws-behaviour.md §13).
         self.memory_limit_in_mb = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
         self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
         self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
@@ -264,7 +264,7 @@ class Channel:
 
 
 def _trace_id() -> str:
-    # AWS: the runtime sets _X_AMZN_TRACE_ID for each invocation (aws-fidelity §13).
+    # AWS: the runtime sets _X_AMZN_TRACE_ID for each invocation (docs/aws-behaviour.md §13).
     root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
     return f"Root={root};Parent={os.urandom(8).hex()};Sampled=0"
 
@@ -383,7 +383,7 @@ def main(argv: list[str]) -> None:
         request = json.loads(frame)
         if init_error is not None:
             # AWS: a failed init is reported to the invoke and the environment is reset,
-            # so the next invoke imports the module again (aws-fidelity §13).
+            # so the next invoke imports the module again (docs/aws-behaviour.md §13).
             init_error["requestId"] = request["id"]
             channel.send(b"e", json.dumps(init_error).encode())
             return

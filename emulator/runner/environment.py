@@ -1,6 +1,6 @@
 """The process environment of a function's workers: the template's variables plus AWS's own.
 
-AWS: every execution environment gets the reserved variables below (aws-fidelity §13);
+AWS: every execution environment gets the reserved variables below (docs/aws-behaviour.md §13);
 `AWS_LAMBDA_FUNCTION_TIMEOUT` is deliberately absent because real Lambda does not set it.
 The emulator's own process environment is not inherited beyond what an interpreter needs
 to start, so a handler cannot depend on something only the developer's shell has.
@@ -48,7 +48,7 @@ def base_environment() -> dict[str, str]:
 
 
 def log_stream_name(now: float) -> str:
-    """`YYYY/MM/DD/[$LATEST]<32 hex>`: one stream per execution environment (aws-fidelity §13)."""
+    """`YYYY/MM/DD/[$LATEST]<32 hex>`: one stream per environment (docs/aws-behaviour.md §13)."""
     return time.strftime("%Y/%m/%d", time.gmtime(now)) + "/[$LATEST]" + secrets.token_hex(16)
 
 

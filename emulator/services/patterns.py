@@ -3,7 +3,7 @@
 An event source mapping's `FilterCriteria.Filters[].Pattern` are JSON strings. A record
 passes when any filter matches (OR between filters); a filter matches when every key in
 it matches (AND within); a leaf is an array of allowed values or operators, one of which
-must match. Matching is exact and case-sensitive (aws-fidelity §8; Lambda developer
+must match. Matching is exact and case-sensitive (docs/aws-behaviour.md §8; Lambda developer
 guide, "Lambda event filtering").
 
 Supported leaf forms: literal strings, numbers, booleans and null; `{"prefix": s}`,

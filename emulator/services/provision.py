@@ -226,7 +226,7 @@ def _ensure_table(ddb: Any, table: Table, created: list[str]) -> str | None:
         current = (ttl.get("TimeToLiveStatus"), ttl.get("AttributeName"))
         if current != ("ENABLED", table.ttl_attribute):
             if current[0] == "ENABLED":
-                # AWS: a new TTL attribute means disable, then enable (aws-fidelity §7).
+                # AWS: a new TTL attribute means disable, then enable (docs/aws-behaviour.md §7).
                 ddb.update_time_to_live(
                     TableName=table.name,
                     TimeToLiveSpecification={"Enabled": False, "AttributeName": current[1]},

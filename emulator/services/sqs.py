@@ -1,6 +1,6 @@
 """SQS -> Lambda: the event source mapping's poller, against moto.
 
-Long-polls the queue the way Lambda does, builds Lambda's SQS event (aws-fidelity §9),
+Long-polls the queue the way Lambda does, builds Lambda's SQS event (docs/aws-behaviour.md §9),
 invokes the function and deletes what succeeded. A failed batch is left alone, so it
 comes back after the visibility timeout; moto moves a message to the queue's DLQ on the
 receive after `maxReceiveCount` receives (moto/sqs/models.py `receive_message`), which
@@ -51,7 +51,7 @@ def _b64(data: object) -> str:
 
 
 def message_attributes(raw: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """ReceiveMessage's MessageAttributes in Lambda's lower-camel shape (aws-fidelity §9)."""
+    """ReceiveMessage's MessageAttributes, Lambda's lower-camel form (docs/aws-behaviour.md §9)."""
     out: dict[str, dict[str, Any]] = {}
     for name, attr in raw.items():
         value: dict[str, Any] = {}
@@ -67,7 +67,7 @@ def message_attributes(raw: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[s
 
 
 def lambda_record(message: Mapping[str, Any], *, queue_arn: str, region: str) -> dict[str, Any]:
-    """One Lambda SQS record from a ReceiveMessage message (aws-fidelity §9)."""
+    """One Lambda SQS record from a ReceiveMessage message (docs/aws-behaviour.md §9)."""
     return {
         "messageId": message["MessageId"],
         "receiptHandle": message["ReceiptHandle"],

@@ -3,7 +3,7 @@
 Reads a table's stream the way Lambda does (DescribeStream, GetShardIterator,
 GetRecords, ~4 polls a second), turns moto's records into Lambda's record shape, drops
 records that no filter matches, and invokes the function in batches, in order, retrying
-a failed batch while blocking the shard (aws-fidelity §7, §8).
+a failed batch while blocking the shard (docs/aws-behaviour.md §7, §8).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def lambda_record(
     ttl_removal: bool,
     now: float,
 ) -> dict[str, Any]:
-    """One Lambda DynamoDB stream record from a GetRecords record (aws-fidelity §7/§8).
+    """One Lambda DynamoDB stream record from a GetRecords record (docs/aws-behaviour.md §7/§8).
 
     moto's records differ from AWS's in eventVersion ("1.0"), awsRegion (always
     us-east-1), SizeBytes (inflated) and the missing userIdentity (§14); those come
@@ -126,7 +126,7 @@ def resume_point(result: object, sequence_numbers: list[str]) -> str | None:
 
     AWS: null or empty `batchItemFailures` (or no answer) is success; otherwise resume
     at the lowest reported SequenceNumber. An entry without a usable `itemIdentifier`,
-    or one naming no record of the batch, fails the whole batch (aws-fidelity §8).
+    or one naming no record of the batch, fails the whole batch (docs/aws-behaviour.md §8).
     """
     if result is None:
         return None
@@ -337,7 +337,7 @@ class StreamPoller:
                 ttl_removal=ttl,
                 now=self._clock.now(),
             )
-            # AWS: records no filter matches are skipped for good (aws-fidelity §8).
+            # AWS: records no filter matches are skipped for good (docs/aws-behaviour.md §8).
             if not matches_any(self._patterns, record):
                 continue
             if not shard.buffer:
@@ -385,7 +385,7 @@ class StreamPoller:
             return True
 
         # AWS: processing resumes at the lowest reported record; the records before it
-        # are done (aws-fidelity §8).
+        # are done (docs/aws-behaviour.md §8).
         # A whole-batch failure retries that same batch; after a partial one the next
         # batch starts at the failed record and may take in later ones.
         done = sequence_numbers.index(failed_from)

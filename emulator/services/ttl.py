@@ -1,11 +1,11 @@
 """DynamoDB TTL for moto: delete expired items and say which stream REMOVEs were TTL's.
 
-moto stores a table's TTL setting but never expires anything (aws-fidelity §14), and
+moto stores a table's TTL setting but never expires anything (docs/aws-behaviour.md §14), and
 the Sessions backstop (`SessionsStreamFunction`) only sees REMOVE records that carry
 TTL's `userIdentity`. `TtlReaper` sweeps the tables, deletes expired items itself and
 records each deletion in `TtlMarks`, which the stream pollers consult to add
 `userIdentity {"type": "Service", "principalId": "dynamodb.amazonaws.com"}` to exactly
-those REMOVE records (aws-fidelity §7).
+those REMOVE records (docs/aws-behaviour.md §7).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from emulator.template.model import Table
 from emulator.virtual.activity import activity_of
 
 # AWS: items whose TTL is more than five years in the past are never deleted
-# (DynamoDB developer guide, "Time to Live"; aws-fidelity §7).
+# (DynamoDB developer guide, "Time to Live"; docs/aws-behaviour.md §7).
 FIVE_YEARS_S = 5 * 365 * 86400
 # How long a stream poller waits for an in-flight reaper delete before deciding.
 PENDING_WAIT_S = 5.0
@@ -139,7 +139,7 @@ class TtlReaper:
     """Deletes items whose TTL attribute has passed, the way DynamoDB's TTL would.
 
     AWS deletes within days; locally it happens within `interval_s` of the clock
-    passing the value, which is sooner than AWS but never before expiry (aws-fidelity
+    passing the value, which is sooner than AWS but never before expiry (docs/aws-behaviour.md
     §7: handlers must not rely on the timing either way).
     """
 

@@ -49,7 +49,7 @@ DEFAULT_IDENTITY_SOURCE = "$request.header.Authorization"
 # AWS: WebSocket APIs select routes on a field of the JSON body, written
 # $request.body.<path> or ${request.body.<path>} (API Gateway dev guide, "WebSocket
 # selection expressions"); REQUEST authorizers read headers, query parameters, stage
-# variables or context values (aws-fidelity §4).
+# variables or context values (docs/aws-behaviour.md §4).
 _ROUTE_SELECTION_RE = re.compile(
     r"\$request\.body\.[A-Za-z0-9_$-]+(?:\.[A-Za-z0-9_$-]+)*"
     r"|\$\{request\.body\.[A-Za-z0-9_$-]+(?:\.[A-Za-z0-9_$-]+)*\}"
@@ -240,7 +240,7 @@ class ApiBuilder:
     def _returns_response(self, route: Props, api_id: str) -> bool:
         # AWS: the integration's result goes back to the client only with
         # RouteResponseSelectionExpression "$default" and a "$default" route response
-        # (aws-fidelity §2).
+        # (docs/aws-behaviour.md §2).
         if route.text("RouteResponseSelectionExpression") != "$default":
             return False
         route_id = self.ids.ref(route.resource.logical_id, route.label)

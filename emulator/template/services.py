@@ -335,7 +335,7 @@ def resolve_sources(
                     "use !GetAtt <Queue>.Arn of a queue declared here"
                 )
             if queue.visibility_timeout_s < function.timeout_s:
-                # AWS: CreateEventSourceMapping refuses this (aws-fidelity §9).
+                # AWS: CreateEventSourceMapping refuses this (docs/aws-behaviour.md §9).
                 raise TemplateError(
                     f"{item.label}: Queue visibility timeout: {queue.visibility_timeout_s} "
                     f"seconds is less than Function timeout: {function.timeout_s} seconds; "

@@ -36,7 +36,7 @@ NOT_VIRTUAL = (
 
 
 def iso(epoch_s: float) -> str:
-    """A wire time: `2026-01-01T00:00:00.000Z` (protocol.md's format)."""
+    """A wire time: `2026-01-01T00:00:00.000Z` (docs/protocol.md's format)."""
     moment = datetime.fromtimestamp(epoch_s, tz=UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

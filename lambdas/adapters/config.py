@@ -22,7 +22,7 @@ class Config:
 
     @property
     def issuer(self) -> str:
-        """The pool's `iss` claim (aws-fidelity §11): always the AWS URL, never an override."""
+        """The pool's `iss` claim (docs/aws-behaviour.md §11): the AWS URL, never an override."""
         return f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool_id}"
 
     @property
@@ -33,7 +33,7 @@ class Config:
     def from_env(cls, env: Mapping[str, str]) -> Config:
         """Read the variables of template.yaml's Globals; KeyError names a missing one.
 
-        AWS: Lambda sets AWS_REGION for every function (aws-fidelity §13).
+        AWS: Lambda sets AWS_REGION for every function (docs/aws-behaviour.md §13).
         """
         return cls(
             region=env.get("AWS_REGION") or env["AWS_DEFAULT_REGION"],

@@ -1,8 +1,8 @@
 """The `Connections` table: one item per open WebSocket, keyed (userId, connectionId).
 
 A connection is live while its item exists and its `expireAt` is in the future.
-AWS: TTL deletes expired items late, within days (aws-fidelity §7), so every read
-filters on `expireAt` itself (protocol.md, "Users and authentication").
+AWS: TTL deletes expired items late, within days (docs/aws-behaviour.md §7), so every read
+filters on `expireAt` itself (docs/protocol.md, "Users and authentication").
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class ConnectionsRepository:
         """Push the connection's `expireAt` to `conn.expire_at`, writing the item if it is gone.
 
         A ping comes from an open socket, so its item is put back whole from the
-        authorizer's identity when TTL or a wrong 410 clean-up removed it (protocol.md:
+        authorizer's identity when TTL or a wrong 410 clean-up removed it (docs/protocol.md:
         ping on a live socket whose item is gone). One unconditional update: fields the
         item has keep their values, missing ones are filled.
         """

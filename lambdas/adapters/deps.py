@@ -1,7 +1,7 @@
 """Everything a handler needs from the outside world, built once per warm container.
 
 Handlers call `get()`; boto3 clients, repositories and @connections posters are created
-on first use and kept for later invocations (Lambda reuses module state, aws-fidelity
+on first use and kept for later invocations (Lambda reuses module state, docs/aws-behaviour.md
 §13). Tests `install()` a `Deps` with their own clock, poster factory or key source;
 that is the only seam, and everything behind it is the production code.
 """
@@ -31,7 +31,7 @@ from adapters.tokens import JwksKeySource, KeySource
 # read timeouts, so one stalled post could outlast the function. Standard mode, two
 # attempts in all, 1 s to connect and 2 s to read: at worst ~7 s, the figure
 # adapters.notifier.POST_RESERVE_MS keeps free before a delivery starts a post.
-# AWS: botocore retries 429 and 5xx, not 403/410/413 (aws-fidelity §5).
+# AWS: botocore retries 429 and 5xx, not 403/410/413 (docs/aws-behaviour.md §5).
 MANAGEMENT_CLIENT_CONFIG = BotoConfig(
     connect_timeout=1,
     read_timeout=2,
@@ -44,7 +44,7 @@ def system_now_ms() -> int:
 
 
 def remaining_ms(context: object) -> Callable[[], int]:
-    """The invocation's `get_remaining_time_in_millis` (aws-fidelity §13), if it has one."""
+    """The invocation's `get_remaining_time_in_millis` (docs/aws-behaviour.md §13), if any."""
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     return remaining if callable(remaining) else never_short_of_time
 

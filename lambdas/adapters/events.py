@@ -1,4 +1,4 @@
-"""Read the Lambda event shapes this backend receives (aws-fidelity §1, §4, §8, §9, §12)."""
+"""Read the Lambda event shapes this backend receives (docs/aws-behaviour.md §1, §4, §8-9, §12)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def ws_request(event: Mapping[str, Any]) -> WsRequest:
     """Parse a $connect / MESSAGE / $disconnect event.
 
     AWS: the $connect authorizer's context (userId, username) reaches every later event
-    of the connection as `requestContext.authorizer` (aws-fidelity §4). The management
+    of the connection as `requestContext.authorizer` (docs/aws-behaviour.md §4). The management
     endpoint is built from `domainName` and `stage`, as AWS's WebSocket samples do.
     """
     context = event.get("requestContext")

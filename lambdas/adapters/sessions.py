@@ -47,7 +47,7 @@ _ATTRIBUTES: Mapping[str, tuple[str, str]] = {
 
 
 def session_to_item(session: Session) -> dict[str, Any]:
-    """The item with exactly protocol.md's fields; absent ones are left out."""
+    """The item with exactly docs/protocol.md's fields; absent ones are left out."""
     item: dict[str, Any] = {
         "sessionId": {"S": session.session_id},
         "userA": {"S": session.user_a},

@@ -16,7 +16,7 @@ class TimerQueue:
         """Send `timer` to arrive at its due time, or after 900 s if that is further away.
 
         Returns the DelaySeconds used. AWS: a per-message DelaySeconds (0..900) wins over
-        the queue's (aws-fidelity §9); the consumer chains what remains.
+        the queue's (docs/aws-behaviour.md §9); the consumer chains what remains.
         """
         delay = delay_seconds(timer.due_ms, now_ms)
         self._client.send_message(

@@ -1,4 +1,4 @@
-"""Verify Cognito user-pool JWTs against the pool's JWKS (aws-fidelity §11).
+"""Verify Cognito user-pool JWTs against the pool's JWKS (docs/aws-behaviour.md §11).
 
 `verify_token` is pure (key set and `now` passed in) so every rejection reason is
 testable offline; `JwksKeySource` fetches the key set once per warm container.

@@ -1,4 +1,4 @@
-"""The error codes of protocol.md, raised as one exception type the handlers turn into frames."""
+"""The error codes of docs/protocol.md, as one exception type the handlers turn into frames."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from enum import StrEnum
 
 
 class ErrorCode(StrEnum):
-    """Every `error.code` a client can receive (protocol.md, "Error codes")."""
+    """Every `error.code` a client can receive (docs/protocol.md, "Error codes")."""
 
     BAD_REQUEST = "bad_request"
     UNKNOWN_ACTION = "unknown_action"
@@ -22,7 +22,7 @@ class DuelError(Exception):
     """A client request the duel rules refuse; the sender gets an `error` frame, nothing changes.
 
     Carries the wire `code` and a human-readable message; which code wins when several
-    apply is decided by the checks' order (protocol.md: bad_request, not_found,
+    apply is decided by the checks' order (docs/protocol.md: bad_request, not_found,
     forbidden, invalid_state).
     """
 

@@ -1,7 +1,7 @@
-"""Builders for every server -> client frame type in protocol.md.
+"""Builders for every server -> client frame type in docs/protocol.md.
 
 Only sender-bound frames (`error`, `pong`, `state`) and `invite_sent` take a
-`request_id`: protocol.md lists exactly those as carrying the client's requestId, and
+`request_id`: docs/protocol.md lists exactly those as carrying the client's requestId, and
 frames to the other user never do.
 """
 

@@ -2,7 +2,7 @@
 
 Pure: no AWS, no clock, no logging. Callers pass `now_ms` and persist a transition with
 a conditional write on the `before` status; a lost race re-runs the decision on the
-session the winner wrote, so every transition happens exactly once (protocol.md,
+session the winner wrote, so every transition happens exactly once (docs/protocol.md,
 "Session lifecycle").
 
     invite ──► pending ──accept──► active ──stop / duel_ended──► stopped
@@ -30,14 +30,14 @@ from duel.session import EndReason, Session, Status
 from duel.timers import Timer, TimerKind, timer_for
 from duel.times import ceil_seconds, iso
 
-# protocol.md: expireAt = deadline + 300 while pending/active, end time + 86400 once stopped.
+# docs/protocol.md: expireAt = deadline + 300 while pending/active, end time + 86400 once stopped.
 LIVE_TTL_MARGIN_S = 300
 STOPPED_TTL_S = 86400
 
 
 @dataclass(frozen=True, slots=True)
 class Timing:
-    """The template parameters that shape a session (protocol.md, "Settings")."""
+    """The template parameters that shape a session (docs/protocol.md, "Settings")."""
 
     invite_timeout_s: int
     duel_s: int
@@ -168,7 +168,7 @@ class Outcome:
     All may be empty (a late timer is dropped silently) and both a transition and an
     error may be set (a late accept gets invalid_state while the invite expires).
     `resend` holds a system ending (no_response, timeout) found already stored: a
-    retried timer or stream record delivers what its first try did not (protocol.md:
+    retried timer or stream record delivers what its first try did not (docs/protocol.md:
     a redelivered message sends what an interrupted delivery did not).
     """
 
@@ -232,7 +232,7 @@ def is_engaged(session: Session | None, now_ms: int) -> bool:
 
 
 def user_status(session: Session | None, now_ms: int) -> str:
-    """`/online` status of a user whose current session is `session` (protocol.md, HTTP)."""
+    """`/online` status of a user whose current session is `session` (docs/protocol.md, HTTP)."""
     if session is None or not is_engaged(session, now_ms):
         return "idle"
     return "invited" if session.status is Status.PENDING else "in_duel"
@@ -375,7 +375,7 @@ def settle(session: Session, now_ms: int, timing: Timing) -> Transition | None:
 
 
 def _not_found() -> Outcome:
-    # protocol.md: existence is not revealed to users outside the session.
+    # docs/protocol.md: existence is not revealed to users outside the session.
     return Outcome(error=DuelError(ErrorCode.NOT_FOUND, "no such session"))
 
 

@@ -1,10 +1,10 @@
-"""Client -> server frames: decode, validate, and name what is wrong (protocol.md).
+"""Client -> server frames: decode, validate, and name what is wrong (docs/protocol.md).
 
 Every parser raises `DuelError(bad_request)` for a body that is not a JSON object or a
 missing or wrongly typed field, so `bad_request` is decided before any lookup and so
 wins over every other code.
 
-Input limits (protocol.md, "Input limits"): JSON text may escape a lone surrogate
+Input limits (docs/protocol.md, "Input limits"): JSON text may escape a lone surrogate
 (`"\ud800"`), which decodes to a string that is not Unicode and can be neither stored
 in DynamoDB nor posted as UTF-8, so any such string is bad_request; a body nested too
 deeply for the decoder is bad_request (Python's decoder gives up near 1,000 levels);
@@ -23,7 +23,7 @@ from duel.errors import DuelError, ErrorCode
 
 # The actions template.yaml routes to their own functions; anything else reaches $default.
 ROUTED_ACTIONS = frozenset({"invite", "response", "stop", "ping", "state"})
-# protocol.md, "Input limits": the longest requestId echoed, and how much of an unknown
+# docs/protocol.md, "Input limits": the longest requestId echoed, and how much of an unknown
 # action an unknown_action error repeats.
 MAX_REQUEST_ID = 256
 MAX_ECHOED_ACTION = 64
@@ -168,7 +168,7 @@ def unroutable(body: str | None) -> DuelError:
 
     An object whose `action` is a string no route matched is `unknown_action`; anything
     else (not JSON, not an object, no `action`, a non-string `action`) is `bad_request`.
-    AWS stringifies a non-string `action` for route selection (aws-fidelity §2), but the
+    AWS stringifies a non-string `action` for route selection (docs/aws-behaviour.md §2), but the
     protocol only defines string actions, so such a frame is malformed, not unknown. A
     bad requestId is bad_request too: bad_request wins over every other code.
     """

@@ -1,4 +1,4 @@
-"""The `Sessions` item as a value (protocol.md, "Session lifecycle")."""
+"""The `Sessions` item as a value (docs/protocol.md, "Session lifecycle")."""
 
 from __future__ import annotations
 

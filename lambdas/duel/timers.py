@@ -1,6 +1,6 @@
 """Timer messages on the SQS queue: what fires when, and how long to delay it.
 
-AWS: SQS `DelaySeconds` is 0..900 (aws-fidelity §9), so a deadline further away is
+AWS: SQS `DelaySeconds` is 0..900 (docs/aws-behaviour.md §9), so a deadline further away is
 reached by a chain of messages, each re-enqueued by the consumer with what remains.
 """
 

@@ -1,4 +1,4 @@
-"""Wire times: UTC ISO-8601 with milliseconds and a `Z` (protocol.md).
+"""Wire times: UTC ISO-8601 with milliseconds and a `Z` (docs/protocol.md).
 
 The domain counts time in integer epoch milliseconds so that a time computed once
 (`startAt`, `expiresAt`) is stored and sent as one string, byte-identical for both users.
@@ -29,7 +29,7 @@ def parse_iso(text: str) -> int:
 def ceil_seconds(epoch_ms: int) -> int:
     """Epoch seconds at or after `epoch_ms`: the form of a DynamoDB TTL attribute.
 
-    AWS: TTL must be a Number of epoch seconds (aws-fidelity §7); rounding up never
+    AWS: TTL must be a Number of epoch seconds (docs/aws-behaviour.md §7); rounding up never
     expires an item before the moment it stands for.
     """
     return -(-epoch_ms // 1000)

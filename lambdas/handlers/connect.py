@@ -11,7 +11,7 @@ from duel.times import iso
 
 
 def handle(event: dict[str, Any], context: object) -> dict[str, Any]:
-    """Put the Connections item; a 2xx lets the handshake complete (aws-fidelity §3)."""
+    """Put the Connections item; a 2xx lets the handshake complete (docs/aws-behaviour.md §3)."""
     d = deps.get()
     request = ws_request(event)
     now_ms = d.now_ms()

@@ -1,6 +1,6 @@
 """$disconnect: forget the connection; a pending invite or a running duel is left alone.
 
-AWS: $disconnect is best effort (aws-fidelity §3); a connection it misses stops being
+AWS: $disconnect is best effort (docs/aws-behaviour.md §3); a connection it misses stops being
 live when its expireAt passes.
 """
 

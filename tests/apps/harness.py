@@ -28,7 +28,7 @@ from tests.conftest import start_stack, stop_stack
 APPS = Path(__file__).resolve().parent
 LOCAL_PYTHON = "python{}.{}".format(*sys.version_info[:2])
 LOCAL_VERSION = "{}.{}.{}".format(*sys.version_info[:3])
-# API Gateway ids (connection, request): 16 URL-safe base64 characters (aws-fidelity §1).
+# API Gateway ids (connection, request): 16 URL-safe base64 characters (docs/aws-behaviour.md §1).
 GATEWAY_ID = r"[A-Za-z0-9_=-]{16}"
 
 

@@ -56,7 +56,7 @@ async def whereami(client: Client) -> dict[str, object]:
 
 
 def error_frame(message: str, connection_id: str) -> re.Pattern[str]:
-    """AWS's gateway error frame, spacing as sent (aws-fidelity §2)."""
+    """AWS's gateway error frame, spacing as sent (docs/aws-behaviour.md §2)."""
     return re.compile(
         re.escape(f'{{"message": "{message}", "connectionId":"{connection_id}", "requestId":"')
         + GATEWAY_ID

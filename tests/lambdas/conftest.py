@@ -3,7 +3,7 @@ recording stand-in for the @connections API.
 
 Handlers are exercised through `adapters.deps.install`, the one seam they have: the
 repositories, timer queue and notifier are the production classes talking to moto;
-only the @connections poster (moto's is a stub that never says Gone, aws-fidelity §14)
+only the @connections poster (moto's is a stub that never says Gone, docs/aws-behaviour.md §14)
 and the clock are replaced.
 """
 
@@ -376,7 +376,7 @@ class World:
         assert self.invoke("disconnect", event) == {"statusCode": 200}
 
     def send(self, connection_id: str, body: Any) -> None:
-        """A client frame, routed like `$request.body.action` (aws-fidelity §2)."""
+        """A client frame, routed like `$request.body.action` (docs/aws-behaviour.md §2)."""
         text = body if isinstance(body, str) else json.dumps(body)
         try:
             parsed = json.loads(text)
@@ -419,7 +419,7 @@ class World:
         """Feed new Sessions stream records that pass the template's FilterCriteria to the
         sessions_stream handler, as the event source mapping would; None if none pass.
 
-        moto's stream has no TTL deletions (aws-fidelity §14): tests send those by hand.
+        moto's stream has no TTL deletions (docs/aws-behaviour.md §14): tests send those by hand.
         """
         from emulator.services.patterns import matches_any, parse_patterns
 

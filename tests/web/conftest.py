@@ -34,7 +34,7 @@ CHROMIUM = Path(os.environ.get("DUELCTL_CHROMIUM", "/usr/bin/chromium"))
 REQUIRE_ENV = "DUELCTL_REQUIRE_BROWSER"
 MISSING = "Chromium not found: apt-get install chromium (and pip install playwright)"
 
-# Compressed timers (protocol.md, "Settings"): short enough for fast tests, long enough
+# Compressed timers (docs/protocol.md, "Settings"): short enough for fast tests, long enough
 # that a browser click lands well inside each window.
 INVITE_TIMEOUT_S = 3
 DUEL_S = 8

@@ -227,7 +227,7 @@ def test_reload_resumes_the_running_duel(new_player: NewPlayer, web_stack: Any) 
 
 
 def _connection_ids(endpoints: dict[str, Any], username: str) -> list[str]:
-    """The user's live connections, from the stack's Connections table (protocol.md)."""
+    """The user's live connections, from the stack's Connections table (docs/protocol.md)."""
     dynamodb = boto3.client(
         "dynamodb",
         region_name=endpoints["region"],

@@ -3,7 +3,7 @@
 // Local stack (`local_auth: true`): POST {http_url}/_local/token {"username"} — the local
 // origin creates the user in its Cognito on first use and signs it in; no password.
 // Deployed stage: Cognito InitiateAuth USER_PASSWORD_AUTH, called directly from the
-// browser (an unsigned API, aws-fidelity §11), and REFRESH_TOKEN_AUTH to renew.
+// browser (an unsigned API, docs/aws-behaviour.md §11), and REFRESH_TOKEN_AUTH to renew.
 
 import { cognitoUrl, type AppConfig } from "./config";
 

@@ -1,4 +1,4 @@
-// The page's view of the duel lifecycle (protocol.md, "Session lifecycle"), driven only
+// The page's view of the duel lifecycle (docs/protocol.md, "Session lifecycle"), driven only
 // by server frames: the server is the referee, so nothing here changes on a click alone.
 //
 // At most one session is current, because the server allows a user one pending or active
@@ -40,7 +40,7 @@ export interface DuelState {
   ended: Ended | null;
   names: Record<string, string>; // userId -> username, from /online and frames
   // Sessions seen ending. Frames caused by different requests may arrive in either order
-  // (protocol.md), e.g. a withdraw's `stop` before the `start` of the accept that won the
+  // (docs/protocol.md), e.g. a withdraw's `stop` before the `start` of the accept that won the
   // race: a `start` for a session already over must not open a timer nobody will end.
   over: string[];
 }

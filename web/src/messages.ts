@@ -1,4 +1,4 @@
-// Server errors as sentences a player understands (codes: protocol.md, "Error codes").
+// Server errors as sentences a player understands (codes: docs/protocol.md, "Error codes").
 
 export interface Attempt {
   action: "invite" | "accept" | "reject" | "stop" | "withdraw";

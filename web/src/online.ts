@@ -1,4 +1,4 @@
-// GET {http_url}/online, refreshed while signed in (protocol.md, "HTTP").
+// GET {http_url}/online, refreshed while signed in (docs/protocol.md, "HTTP").
 //
 // Every response also feeds the server clock (clock.ts).
 

@@ -1,4 +1,4 @@
-// The wire contract (protocol.md, kept beside the repository): frames the page sends and
+// The wire contract (docs/protocol.md): frames the page sends and
 // receives. Times are ISO-8601 UTC strings with milliseconds.
 
 export type ClientMessage =
@@ -65,7 +65,7 @@ export function parseFrame(text: string): ServerFrame | null {
   const obj = data as Record<string, unknown>;
   if (typeof obj.type === "string") return obj as unknown as ServerFrame;
   // AWS: a route without integration answers {"message": "Forbidden", ...} and a failed
-  // Lambda {"message": "Internal server error", ...} (aws-fidelity §2). Their requestId
+  // Lambda {"message": "Internal server error", ...} (docs/aws-behaviour.md §2). Their requestId
   // is the gateway's, not ours, so it is dropped.
   if (typeof obj.message === "string") {
     return { type: "error", code: "gateway", message: obj.message };

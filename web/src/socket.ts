@@ -1,12 +1,12 @@
 // The page's one WebSocket: connect with ?token=, keep alive, come back after a drop.
 //
-// - Connects to `<websocket_url>?token=<JWT>` (protocol.md). A refused handshake (401/403)
+// - Connects to `<websocket_url>?token=<JWT>` (docs/protocol.md). A refused handshake (401/403)
 //   looks like any early close to a browser, so two failures in a row renew the token
 //   before the next try.
 // - Reconnects with exponential backoff and jitter (0.5 s doubling to 15 s), at once
 //   when the browser reports it is back online.
 // - Sends `ping` every PING_MS while open (refreshes the connection's expireAt and keeps
-//   API Gateway's 10-minute idle timer from closing it, aws-fidelity §6); a ping without
+//   API Gateway's 10-minute idle timer from closing it, docs/aws-behaviour.md §6); a ping without
 //   `pong` within PONG_TIMEOUT_MS means a dead link: close and reconnect.
 // - Sends `state` on every open, so a reload or reconnect resumes pending and active
 //   sessions (the server ends nothing on disconnect).
@@ -156,7 +156,7 @@ export class DuelSocket {
         failures: 0,
         opens: this.snapshot.opens + 1,
       });
-      this.send({ action: "state", requestId: newRequestId() }); // resume (protocol.md)
+      this.send({ action: "state", requestId: newRequestId() }); // resume (docs/protocol.md)
       this.schedulePing();
     };
     ws.onmessage = (event: MessageEvent) => {

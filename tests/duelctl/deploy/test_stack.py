@@ -136,7 +136,7 @@ OUTPUTS = [
 
 
 def test_outputs_become_the_endpoints_file() -> None:
-    """Each output lands on its protocol.md key; a stage has no local AWS endpoint."""
+    """Each output lands on its docs/protocol.md key; a stage has no local AWS endpoint."""
     endpoints = endpoints_from_outputs("dev", "us-east-1", OUTPUTS)
     # Keys the file has beyond these (local-only ones such as the clock) are None here.
     data = endpoints.to_json()

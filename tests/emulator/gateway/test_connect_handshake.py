@@ -1,7 +1,7 @@
 """`$connect` as API Gateway builds it, through the real gateway and a raw upgrade request.
 
 AWS (API Gateway dev guide, "Set up a $connect route that requires a WebSocket
-subprotocol"; aws-fidelity §1): the 101 carries `Sec-WebSocket-Protocol` only when the
+subprotocol"; docs/aws-behaviour.md §1): the 101 carries `Sec-WebSocket-Protocol` only when the
 `$connect` integration's response returned it; the event keeps header names as the
 client sent them, with `multiValueHeaders` and `multiValueQueryStringParameters` for
 repeats.

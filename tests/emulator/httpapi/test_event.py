@@ -1,4 +1,4 @@
-"""The payload format 2.0 event, field by field as aws-fidelity §12 describes it."""
+"""The payload format 2.0 event, field by field as docs/aws-behaviour.md §12 describes it."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def build(req: HttpRequest, match: RouteMatch | None = None, claims: object = CL
 
 
 def test_get_online_event_matches_the_reference_shape() -> None:
-    """GET /online behind a JWT authorizer builds exactly the aws-fidelity §12 event."""
+    """GET /online behind a JWT authorizer builds exactly the docs/aws-behaviour.md §12 event."""
     event = build(request())
     trace = event["headers"].pop("x-amzn-trace-id")
     assert re.fullmatch(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24}", trace)

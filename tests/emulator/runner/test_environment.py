@@ -13,7 +13,7 @@ NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
 
 def test_has_aws_reserved_variables(make_code, make_function) -> None:
-    """Every variable of aws-fidelity §13 the emulator can honour is set."""
+    """Every variable of docs/aws-behaviour.md §13 the emulator can honour is set."""
     code = make_code({})
     fn = make_function(code, "handlers.invite.handle", runtime="python3.12", memory_mb=128)
     env = function_environment(fn, region="eu-west-1", account_id="123456789012", now=NOW)

@@ -138,7 +138,7 @@ def test_poster_sends_raw_data(stubbed) -> None:
 
 @pytest.mark.parametrize("code", ["GoneException", "410"])
 def test_poster_maps_410_to_connection_gone(stubbed, code: str) -> None:
-    """GoneException, or a bare 410 without x-amzn-ErrorType (aws-fidelity §5), is Gone."""
+    """GoneException, or a bare 410 without x-amzn-ErrorType (docs/aws-behaviour.md §5), is Gone."""
     poster, stubber = stubbed
     stubber.add_client_error("post_to_connection", service_error_code=code, http_status_code=410)
     with pytest.raises(ConnectionGone):

@@ -68,7 +68,7 @@ def accept(repo: SessionsRepository, sid: str, by: str, at: float) -> Outcome:
 
 
 def test_item_has_exactly_the_protocol_fields(repo, locks, aws) -> None:
-    """Pending, active and stopped items carry protocol.md's fields and nothing else."""
+    """Pending, active and stopped items carry docs/protocol.md's fields and nothing else."""
     invite(locks, "ua", "ub")
     item = repo._client.get_item(TableName=TABLE, Key={"sessionId": {"S": "s1"}})["Item"]
     assert set(item) == {

@@ -1,4 +1,4 @@
-"""Server -> client frame shapes, exactly as protocol.md lists them."""
+"""Server -> client frame shapes, exactly as docs/protocol.md lists them."""
 
 from __future__ import annotations
 

@@ -69,7 +69,7 @@ def types(notices: tuple[Notice, ...], user: str = A) -> list[str]:
 
 
 def test_table_covers_exactly_the_lifecycle() -> None:
-    """Seven commands, each from exactly one source state, all ending where protocol.md says."""
+    """Seven commands, each from exactly one source state, all ending where the protocol says."""
     assert {(src, cmd): (r.target, r.end_reason) for (src, cmd), r in TRANSITIONS.items()} == {
         (None, Command.INVITE): (Status.PENDING, None),
         (Status.PENDING, Command.ACCEPT): (Status.ACTIVE, None),

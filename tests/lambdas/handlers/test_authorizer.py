@@ -132,7 +132,7 @@ def test_unreachable_jwks_is_an_error_not_a_denial(install, clock, event) -> Non
     """A JWKS outage is the authorizer failing (AWS answers 500), not bad credentials (401).
 
     AWS: only an exception whose message is exactly "Unauthorized" is a 401; any other
-    failure of the authorizer is a 500 (aws-fidelity §4).
+    failure of the authorizer is a 500 (docs/aws-behaviour.md §4).
     """
     install(None)
     with pytest.raises(Exception) as failed:
