@@ -26,12 +26,15 @@ from duelctl.options import (
     HELP_OPTION_NAMES,
     ClockOpt,
     EndpointsOpt,
+    FaultsOpt,
+    FaultsSeedOpt,
     JsonOpt,
     PasswordOpt,
     TargetOpt,
     TemplateOpt,
     UpClockOpt,
     check_clock,
+    check_faults,
     check_port,
     check_seconds,
     escape,
@@ -226,6 +229,8 @@ def up(
         int, typer.Option("--verbose", "-v", count=True, help="Also log every frame.")
     ] = 0,
     clock: UpClockOpt = "real",
+    faults: FaultsOpt = None,
+    faults_seed: FaultsSeedOpt = None,
 ) -> None:
     """Run the whole local stack (API Gateway, Lambda, DynamoDB, SQS, Cognito) in one process.
 
@@ -238,6 +243,7 @@ def up(
     check_port(port, "--port")
     check_port(http_port, "--http-port")
     check_clock(clock)
+    spec = check_faults(faults, faults_seed)
     code = run_up(
         port=port,
         http_port=http_port,
@@ -246,6 +252,8 @@ def up(
         reload=reload,
         verbose=verbose,
         clock=clock,
+        faults=spec,
+        faults_seed=faults_seed,
     )
     if code:
         raise typer.Exit(code)
@@ -311,6 +319,8 @@ def simulate(
     max_wait: MaxWaitOpt = 60.0,
     verbose: VerboseOpt = 0,
     clock: ClockOpt = None,
+    faults: FaultsOpt = None,
+    faults_seed: FaultsSeedOpt = None,
 ) -> None:
     """Play a duel between two real users over real WebSockets and show the timeline.
 
@@ -336,6 +346,8 @@ def simulate(
         max_wait_s=max_wait,
         verbose=verbose > 0,
         clock=clock,
+        faults=check_faults(faults, faults_seed),
+        faults_seed=faults_seed,
     )
     code = run_simulation(alice, bob, scenario.value, options=options, as_json=json_out)
     raise typer.Exit(code)
@@ -392,6 +404,8 @@ def run(
         int, typer.Option("--verbose", "-v", count=True, help="Show every timeline.")
     ] = 0,
     clock: ClockOpt = None,
+    faults: FaultsOpt = None,
+    faults_seed: FaultsSeedOpt = None,
 ) -> None:
     """Run scenario YAML files: users, actions and expectations, checked step by step.
 
@@ -416,6 +430,8 @@ def run(
         max_wait_s=max_wait,
         verbose=verbose > 0,
         clock=clock,
+        faults=check_faults(faults, faults_seed),
+        faults_seed=faults_seed,
     )
     raise typer.Exit(run_files(paths, options=options, as_json=json_out, junit=junit))
 

@@ -77,6 +77,40 @@ UpClockOpt = Annotated[
 ]
 
 
+FaultsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--faults",
+        metavar="SPEC",
+        help="Inject the faults AWS's delivery guarantees allow, e.g. "
+        "'sqs-duplicate,gone-window=500,ddb-throttle=0.05'; 'none' injects nothing (README, "
+        "'Fault mode').",
+    ),
+]
+FaultsSeedOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--faults-seed",
+        metavar="N",
+        help="Seed of --faults' random choices, to repeat a run (default: random, printed).",
+    ),
+]
+
+
+def check_faults(spec: str | None, seed: int | None = None, flag: str = "--faults") -> str | None:
+    """The canonical SPEC (None stays None); a malformed one is a usage error naming `flag`."""
+    from emulator.faults.spec import FaultSpecError, parse_spec
+
+    if spec is None:
+        if seed is not None:
+            raise UsageError("--faults-seed needs --faults SPEC")
+        return None
+    try:
+        return str(parse_spec(spec))
+    except FaultSpecError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+
+
 def check_clock(value: str | None, flag: str = "--clock") -> None:
     """None, "real" or "virtual"; anything else is a usage error naming `flag`."""
     if value is not None and value not in CLOCKS:

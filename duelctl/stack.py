@@ -174,16 +174,25 @@ def embedded_stack(
     *,
     verbose: bool = False,
     clock: str = "real",
+    faults: str | None = None,
+    faults_seed: int | None = None,
 ) -> Iterator[Target]:
     """Start an ephemeral local stack in a thread; yield it as a Target; stop it after.
 
-    `clock` is the stack's time: "real", or "virtual" (emulator.runtime.EmulatorOptions).
+    `clock` is the stack's time: "real", or "virtual" (emulator.runtime.EmulatorOptions);
+    `faults` its fault mode SPEC, with `faults_seed` (None: random, printed so the run can
+    be repeated).
     """
     from emulator.runtime import EmulatorOptions, run_in_thread
 
     path = template or default_template()
     loaded = load_template_checked(path, parameters)
     shown = " ".join(f"{k}={v}" for k, v in parameters.items()) or "template defaults"
+    if faults is not None:
+        from emulator.faults.record import new_seed
+
+        faults_seed = new_seed() if faults_seed is None else faults_seed
+        shown += f"; faults {faults}, seed {faults_seed}"
     console.info(f"starting an embedded stack ({shown}) ...")
     with contextlib.ExitStack() as stack:
         stack.enter_context(
@@ -197,7 +206,14 @@ def embedded_stack(
             endpoints = stack.enter_context(
                 run_in_thread(
                     loaded,
-                    options=EmulatorOptions(port=0, http_port=0, reload=False, clock=clock),
+                    options=EmulatorOptions(
+                        port=0,
+                        http_port=0,
+                        reload=False,
+                        clock=clock,
+                        faults=faults,
+                        faults_seed=faults_seed,
+                    ),
                 )
             )
         except OSError as exc:

@@ -29,6 +29,9 @@ class Endpoints:
     # API's URL (`GET` it for the stack's time); None for a deployed stage.
     clock: str | None = None
     clock_url: str | None = None
+    # Fault mode (README "Fault mode"): {"spec", "seed", "counts", "url"}; `url` answers
+    # the current counts (the file's are those at start). None without fault mode.
+    faults: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

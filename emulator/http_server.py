@@ -23,6 +23,7 @@ from pathlib import Path
 from aiohttp import web
 
 from emulator.clock import SYSTEM_CLOCK, Clock
+from emulator.faults.api import FaultsApi
 from emulator.httpapi.api import HttpApiHandler
 from emulator.httpapi.keys import JwksKeyProvider, KeyProvider, StaticKeyProvider
 from emulator.httpapi.response import NOT_FOUND, HttpResult, gateway_message
@@ -60,6 +61,7 @@ class HttpServer:
 
     rest_apis: tuple[RestApiHandler, ...]  # REST APIs (v1), served under /{stage}
     schedule_api: ScheduleApi | None  # /_duelctl/schedules (emulator/services/schedules.py)
+    faults_api: FaultsApi | None  # /_duelctl/faults (emulator/faults/api.py)
 
     def __init__(
         self,
@@ -74,6 +76,7 @@ class HttpServer:
         local_web: LocalWebApi | None = None,
         clock_api: ClockApi | None = None,
         schedule_api: ScheduleApi | None = None,
+        faults_api: FaultsApi | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -121,7 +124,11 @@ class HttpServer:
             websocket_api_ids=[api.api_id for api in ws_apis],
             http_apis=http_apis,
             lambda_api=LambdaInvokeApi(
-                runner, function_id, region=template.region, account_id=template.account_id
+                runner,
+                function_id,
+                region=template.region,
+                account_id=template.account_id,
+                clock=clock,
             ),
             static_dir=static_dir,
             local_web=local_web,
@@ -141,6 +148,7 @@ class HttpServer:
             for api in template.rest_apis
         )
         self.schedule_api = schedule_api
+        self.faults_api = faults_api
 
     @classmethod
     def compose(
@@ -184,6 +192,7 @@ class HttpServer:
     ) -> None:
         self.rest_apis = ()
         self.schedule_api = None
+        self.faults_api = None
         self.management = management
         self.clock_api = clock_api  # /_duelctl/clock (emulator/virtual/control.py)
         self.local_web = local_web
@@ -265,6 +274,8 @@ class HttpServer:
             return _response(FORBIDDEN)
         if self.management is not None and ManagementApi.matches(raw_path):
             return await self.management.handle(request)
+        if self.faults_api is not None and FaultsApi.matches(raw_path):
+            return await self.faults_api.handle(request)
         if self.clock_api is not None and ClockApi.matches(raw_path):
             return await self.clock_api.handle(request)
         if self.lambda_api is not None and LambdaInvokeApi.matches(raw_path):

@@ -8,7 +8,9 @@ AWS behaviour copied (Lambda API reference, "Invoke"; docs/aws-behaviour.md §13
   still 200, with `X-Amz-Function-Error: Unhandled` and the error object as payload;
   `X-Amz-Executed-Version: $LATEST`; `X-Amz-Log-Type: Tail` adds `X-Amz-Log-Result`
   (base64 of the last 4 KB of the log).
-- `Event`: 202, empty body, the function runs in the background.
+- `Event`: 202, empty body, the function runs in the background; a function error
+  (timeout and crash included) is retried twice, 1 and then 2 minutes later on the
+  stack's clock ("How Lambda handles errors and retries with asynchronous invocation").
 - `DryRun`: 204, nothing runs.
 - Unknown function: 404, `x-amzn-ErrorType: ResourceNotFoundException`,
   `{"Type": "User", "message": "Function not found: arn:aws:lambda:..."}`.
@@ -30,12 +32,17 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from emulator.clock import SYSTEM_CLOCK, Clock
 from emulator.logs import SERVICE, emit
 from emulator.runner.base import FunctionRunner, Invocation
 
 PATH_PREFIX = "/2015-03-31/functions/"
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 
+# AWS: a failed asynchronous invocation runs twice more, one minute and then two minutes
+# later (Lambda developer guide, "How Lambda handles errors and retries with asynchronous
+# invocation"; docs/aws-behaviour.md §13, §17).
+ASYNC_RETRY_DELAYS_S = (60.0, 120.0)
 # AWS quotas: 6 MB synchronous request payload, 1 MB asynchronous (Lambda quotas page).
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 MAX_ASYNC_PAYLOAD = 1024 * 1024
@@ -80,8 +87,10 @@ class LambdaInvokeApi:
         *,
         region: str,
         account_id: str,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._runner = runner
+        self._clock = clock  # waits between retries of a failed `Event` invocation
         self._resolve = resolve
         self._region = region
         self._account_id = account_id
@@ -197,27 +206,34 @@ class LambdaInvokeApi:
             ) from exc
 
     async def _run_event(self, logical_id: str, event: Any) -> Invocation | None:
-        """Run one `Event` invocation; failures are logged, never raised (nobody awaits it)."""
-        try:
-            invocation = await self._runner.invoke(logical_id, event)
-        except Exception:
+        """Run one `Event` invocation with AWS's retries; failures are logged, never
+        raised (nobody awaits it). Returns the last attempt."""
+        delays = iter(ASYNC_RETRY_DELAYS_S)
+        while True:
+            try:
+                invocation = await self._runner.invoke(logical_id, event)
+            except Exception:
+                emit(
+                    SERVICE,
+                    f"async invoke of {logical_id} failed",
+                    level=logging.ERROR,
+                    traceback=traceback.format_exc(),
+                )
+                return None
+            if invocation.ok:
+                return invocation
+            delay = next(delays, None)
             emit(
                 SERVICE,
-                f"async invoke of {logical_id} failed",
-                level=logging.ERROR,
-                traceback=traceback.format_exc(),
-            )
-            return None
-        if not invocation.ok:
-            # AWS retries failed async invokes twice; not emulated (documented gap).
-            emit(
-                SERVICE,
-                f"async invoke of {logical_id} ended with {invocation.outcome}",
+                f"async invoke of {logical_id} ended with {invocation.outcome}"
+                + (f"; retry in {delay:g} s" if delay is not None else "; no retries left"),
                 level=logging.WARNING,
                 function=logical_id,
                 request_id=invocation.request_id,
             )
-        return invocation
+            if delay is None:
+                return invocation
+            await self._clock.sleep_until(self._clock.now() + delay)
 
     async def wait_idle(self) -> None:
         """Wait until every `Event` invocation accepted so far has finished."""

@@ -25,6 +25,7 @@ from emulator.runner.base import FunctionRunner, Invocation
 from emulator.template.model import Template
 
 if TYPE_CHECKING:
+    from emulator.faults.plan import FaultPlan
     from emulator.virtual.activity import Activity
     from emulator.virtual.stack import VirtualTime
 
@@ -45,6 +46,10 @@ class EmulatorOptions:
     # "virtual": time jumps ahead while the stack is quiet (emulator/virtual/, README
     # "Virtual time"); "real": the wall clock, and nothing of virtual time runs.
     clock: str = "real"
+    # Fault mode (emulator/faults/, README "Fault mode"): a SPEC such as
+    # "sqs-duplicate,gone-window=500" ("none": record only); None: no fault mode.
+    faults: str | None = None
+    faults_seed: int | None = None  # None: a random seed, logged and in the endpoints file
 
 
 class _RunnerRef:
@@ -103,6 +108,7 @@ class Emulator:
         self.scheduler: Any = None  # services.schedules.Scheduler: next firings, fire now
         self.started_at = 0.0
         self.ready_after_s = 0.0
+        self.faults: FaultPlan | None = None  # set when options.faults is given
 
     @property
     def endpoints(self) -> Endpoints:
@@ -154,13 +160,26 @@ class Emulator:
 
         # moto's processes follow a virtual clock too (moto/app.py).
         moto_env = dict(vt.env) if vt is not None else None
-        services = Services(clock=self.clock, ttl_interval_s=opts.ttl_interval_s, moto_env=moto_env)
+        plan = self.faults = self._fault_plan()
+        if plan is not None:
+            moto_env = {**(moto_env or {}), **plan.moto_env()}
+        services = Services(
+            clock=self.clock,
+            ttl_interval_s=opts.ttl_interval_s,
+            moto_env=moto_env,
+            faults=plan,
+        )
         self._stack.callback(services.stop)
         # moto first: its processes import moto while this one imports the rest of the
         # stack; its sockets are bound here, so every URL is known at once.
         aws_url = services.start_moto()
+        if plan is not None:
+            plan.attach_moto(services.url_for("dynamodb"))
+            # Runs before services.stop (LIFO): moto's last counts are read first.
+            self._stack.push_async_callback(plan.aclose)
 
         # Imported here so `import emulator.runtime` stays cheap for the CLI's --help.
+        from emulator.faults.api import FaultsApi
         from emulator.gateway.server import WebSocketGateway
         from emulator.http_server import HttpServer
         from emulator.local_auth import LocalWebApi
@@ -194,6 +213,9 @@ class Emulator:
             for i, api in enumerate(t.websocket_apis)
         }
         self.gateways = gateways
+        if plan is not None:
+            for gateway in gateways.values():
+                gateway.engine.faults = plan.gateway
         from emulator.virtual.control import ClockApi
 
         if vt is not None:
@@ -213,6 +235,7 @@ class Emulator:
             local_web=LocalWebApi(lambda: self._endpoints),
             clock_api=clock_api,
             schedule_api=ScheduleApi(self.scheduler),
+            faults_api=FaultsApi(plan),
         )
         await http.start()
         self._stack.push_async_callback(http.aclose)
@@ -237,6 +260,7 @@ class Emulator:
                 clock=self.clock,
                 # A virtual stack's workers follow its clock file (runner/bootstrap.py).
                 clock_file=vt.file.path if vt is not None else None,
+                faults=plan.invoke_faults if plan is not None else None,
             )
             self._stack.push_async_callback(runner.aclose)
         self.runner = runner
@@ -255,6 +279,8 @@ class Emulator:
         tasks.extend(asyncio.create_task(loop) for loop in services.pollers(runner_ref))
         if vt is not None:
             tasks.append(asyncio.create_task(vt.run()))
+        if plan is not None:
+            tasks.append(asyncio.create_task(plan.run()))
         if opts.reload and self._injected_runner is None:
             tasks.append(asyncio.create_task(self._watch(runner)))
         # A LATEST stream position is fixed only once its poller holds an iterator;
@@ -341,7 +367,31 @@ class Emulator:
             sessions_table=named("SessionsTableName", "SessionsTable"),
             clock=self.options.clock,
             clock_url=f"{http_base}/_duelctl/clock",
+            faults=(
+                {**self.faults.summary(), "url": f"{http_base}/_duelctl/faults"}
+                if self.faults is not None
+                else None
+            ),
         )
+
+    def _fault_plan(self) -> FaultPlan | None:
+        """The stack's fault mode from its options (None without `faults`)."""
+        if self.options.faults is None:
+            return None
+        from emulator.faults.plan import FaultPlan
+        from emulator.faults.record import new_seed
+        from emulator.faults.spec import parse_spec
+
+        spec = parse_spec(self.options.faults)  # FaultSpecError (a ValueError) if malformed
+        seed = self.options.faults_seed if self.options.faults_seed is not None else new_seed()
+        plan = FaultPlan(spec, seed, clock=self.clock)
+        emit(
+            SERVICE,
+            f"fault mode: {plan.describe()}",
+            faults=str(spec),
+            seed=seed,
+        )
+        return plan
 
 
 @contextlib.contextmanager

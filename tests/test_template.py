@@ -62,6 +62,7 @@ def transformed() -> dict[str, Any]:
             os.environ["AWS_DEFAULT_REGION"] = previous
 
 
+@pytest.mark.slow  # cfn-lint loads every resource spec: ~2.5 s
 def test_cfn_lint_passes() -> None:
     """cfn-lint reports nothing."""
     beside_python = Path(sys.executable).parent / "cfn-lint"

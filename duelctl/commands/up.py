@@ -95,6 +95,7 @@ def endpoints_panel(
             "Clock",
             f"virtual  {endpoints.clock_url}  (duelctl clock advance 90s)" if virtual else None,
         ),
+        ("Faults", faults_row(endpoints.faults)),
         ("Template", str(template)),
         ("Endpoints file", str(file)),
     ]
@@ -106,6 +107,13 @@ def endpoints_panel(
         for index, line in enumerate(try_lines(parameters, virtual_clock=virtual)):
             grid.add_row("Try" if index == 0 else "", line)
     return Panel(grid, title="duelctl local stack", title_align="left", border_style="green")
+
+
+def faults_row(faults: Mapping[str, Any] | None) -> str | None:
+    """The panel's fault mode row: spec, seed (to repeat the run) and the counts route."""
+    if not faults:
+        return None
+    return f"{faults.get('spec')}  seed {faults.get('seed')}  counts: GET {faults.get('url')}"
 
 
 # `simulate`/`run` refuse a `wait until` longer than this by default (cli.py --max-wait).
@@ -184,6 +192,8 @@ async def serve(
     reload: bool,
     static_dir: Path | None = None,
     clock: str = "real",
+    faults: str | None = None,
+    faults_seed: int | None = None,
 ) -> int:
     """Run the stack until a signal; write and remove the endpoints file around it.
 
@@ -208,7 +218,13 @@ async def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
     options = EmulatorOptions(
-        port=port, http_port=http_port, reload=reload, static_dir=static_dir, clock=clock
+        port=port,
+        http_port=http_port,
+        reload=reload,
+        static_dir=static_dir,
+        clock=clock,
+        faults=faults,
+        faults_seed=faults_seed,
     )
     parameters = {str(k): str(v) for k, v in template.parameters.items()}
     try:
@@ -226,6 +242,9 @@ async def serve(
                 console.info("streaming invocation logs; Ctrl-C stops the stack")
                 await stop.wait()
                 console.info("shutting down ...")
+                if emu.faults is not None:  # counted before moto stops (README "Fault mode")
+                    await emu.faults.refresh()
+                    console.info(f"{emu.faults.fired_line()} ({emu.faults.describe()})")
             finally:
                 remove_local_endpoints(path)
     except asyncio.CancelledError:
@@ -254,6 +273,8 @@ def run_up(
     reload: bool,
     verbose: int,
     clock: str = "real",
+    faults: str | None = None,
+    faults_seed: int | None = None,
 ) -> int:
     """Load the template, refuse a second stack in this directory, serve until stopped."""
     if local_stack_running():
@@ -282,6 +303,8 @@ def run_up(
                     reload=reload,
                     static_dir=web_client_dir(),
                     clock=clock,
+                    faults=faults,
+                    faults_seed=faults_seed,
                 )
             )
         except Interrupted as exc:

@@ -140,6 +140,8 @@ class Scenario:
     timeout: float = 5.0  # default `within`
     tags: tuple[str, ...] = field(default=())
     clock: str | None = None  # `clock: virtual|real` at the top; None: whatever the run uses
+    # `faults: SPEC` at the top (README "Fault mode"), canonical; None: whatever the run uses
+    faults: str | None = None
 
     @property
     def all_users(self) -> tuple[str, ...]:

@@ -42,6 +42,7 @@ TOP_KEYS = (
     "description",
     "parameters",
     "clock",
+    "faults",
     "timeout",
     "users",
     "offline",
@@ -238,6 +239,7 @@ class _ScenarioParser:
             clock = self.scalar(fields["clock"], "`clock`").strip()
             if clock not in CLOCKS:
                 raise self.error(fields["clock"], "`clock` is `real` or `virtual`")
+        faults = self.faults(fields["faults"]) if "faults" in fields else None
         if "timeout" in fields:
             self.timeout = self.duration(
                 fields["timeout"], self.scalar(fields["timeout"], "`timeout`")
@@ -269,7 +271,21 @@ class _ScenarioParser:
             timeout=self.timeout,
             tags=tags,
             clock=clock,
+            faults=faults,
         )
+
+    def faults(self, node: yaml.Node) -> str:
+        """`faults: sqs-duplicate,gone-window=500` or a list of items -> the canonical SPEC."""
+        from emulator.faults.spec import FaultSpecError, parse_spec
+
+        if isinstance(node, yaml.SequenceNode):
+            text = ",".join(self.scalar(item, "a fault in `faults`") for item in node.value)
+        else:
+            text = self.scalar(node, "`faults`")
+        try:
+            return str(parse_spec(text))
+        except FaultSpecError as exc:
+            raise self.error(node, f"`faults`: {exc}") from None
 
     def params(self, node: yaml.Node) -> dict[str, str]:
         if not isinstance(node, yaml.MappingNode):

@@ -52,11 +52,18 @@ class PlayOptions:
     max_wait_s: float = 60.0
     verbose: bool = False
     clock: str | None = None  # "real" | "virtual"; None: the scenario's, else real
+    faults: str | None = None  # fault mode SPEC (canonical); None: the scenario's `faults:`
+    faults_seed: int | None = None  # None: a random seed per embedded stack, printed
 
 
 def embedded_clock(scenario: Scenario, options: PlayOptions) -> str:
     """The clock of an embedded stack for `scenario`: --clock, else its `clock:`, else real."""
     return options.clock or scenario.clock or "real"
+
+
+def embedded_faults(scenario: Scenario, options: PlayOptions) -> str | None:
+    """The fault mode of an embedded stack for `scenario`: --faults, else its `faults:`."""
+    return options.faults or scenario.faults
 
 
 def embedded_parameters(scenario: Scenario, clock: str = "real") -> dict[str, str]:
@@ -65,6 +72,25 @@ def embedded_parameters(scenario: Scenario, clock: str = "real") -> dict[str, st
     if clock == "virtual":
         return dict(scenario.parameters)
     return {**FAST_PARAMETERS, **scenario.parameters}
+
+
+def running_faults(target: Target) -> str | None:
+    """The fault SPEC a running stack was started with (its endpoints file), else None."""
+    faults = target.endpoints.faults
+    spec = faults.get("spec") if isinstance(faults, dict) else None
+    return spec if isinstance(spec, str) else None
+
+
+def check_running_faults(target: Target, wanted: str | None) -> None:
+    """--faults cannot change a running stack: it must match what `up --faults` chose."""
+    if wanted is None or wanted == running_faults(target):
+        return
+    running = running_faults(target)
+    raise UsageError(
+        f"--faults {wanted}: the {target.name} stack runs "
+        + (f"with faults {running}" if running else "without fault mode")
+        + " (start it with `duelctl up --faults SPEC`, or use --embedded)"
+    )
 
 
 def target_clock(target: Target) -> str:
@@ -122,15 +148,22 @@ def play_all(
     """Choose the stack(s) and play every scenario; results come back in input order."""
     if wants_embedded(options.target, options.endpoints_file, options.embedded):
         check_scenario_parameters(scenarios, options.template)  # blame the scenario's line
-        groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[Scenario]] = {}
+        groups: dict[tuple[str, tuple[tuple[str, str], ...], str | None], list[Scenario]] = {}
         for scenario in scenarios:
             clock = embedded_clock(scenario, options)
-            key = (clock, tuple(sorted(embedded_parameters(scenario, clock).items())))
-            groups.setdefault(key, []).append(scenario)
+            params = tuple(sorted(embedded_parameters(scenario, clock).items()))
+            groups.setdefault((clock, params, embedded_faults(scenario, options)), []).append(
+                scenario
+            )
         by_scenario: dict[int, Result] = {}
-        for (clock, params), group in groups.items():
+        for (clock, params, faults), group in groups.items():
             with embedded_stack(
-                dict(params), options.template, verbose=options.verbose, clock=clock
+                dict(params),
+                options.template,
+                verbose=options.verbose,
+                clock=clock,
+                faults=faults,
+                faults_seed=options.faults_seed,
             ) as target:
                 for result in asyncio.run(
                     play(group, target, users=users, options=options, on_result=on_result)
@@ -138,6 +171,7 @@ def play_all(
                     by_scenario[id(result.scenario)] = result
         return [by_scenario[id(s)] for s in scenarios]
     target = running_target(options.target, options.endpoints_file)
+    check_running_faults(target, options.faults)
     running = target_clock(target)
     if options.clock is not None and options.clock != running:
         raise UsageError(
@@ -154,6 +188,11 @@ def play_all(
         if scenario.clock is not None and scenario.clock != running:
             notes.append(
                 f"the stack runs on the {running} clock, this scenario wants {scenario.clock}"
+            )
+        if scenario.faults is not None and scenario.faults != running_faults(target):
+            notes.append(
+                f"the stack runs with faults {running_faults(target) or '(none)'}, this "
+                f"scenario wants {scenario.faults}"
             )
         for note in notes:
             if note not in warned:

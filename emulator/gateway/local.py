@@ -20,7 +20,7 @@ import secrets
 import traceback
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import urlencode
 
 from emulator import logs
@@ -30,6 +30,9 @@ from emulator.management.errors import Gone, PayloadTooLarge
 from emulator.management.port import ConnectionInfo
 from emulator.runner.base import FunctionRunner, Invocation
 from emulator.template.model import Function, WebSocketApi
+
+if TYPE_CHECKING:
+    from emulator.faults.gateway import GatewayFaults
 
 _LOG_TEXT_CHARS = 200
 
@@ -122,6 +125,9 @@ class LocalGateway:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._clients: dict[str, _LocalClient] = {}
         self._closing = False
+        # Fault mode (emulator/faults/gateway.py): a gone window after $connect, lost
+        # $disconnects. Set by the runtime; None injects nothing.
+        self.faults: GatewayFaults | None = None
 
     async def __aenter__(self) -> LocalGateway:
         return self
@@ -158,6 +164,11 @@ class LocalGateway:
             while isinstance(step, core.Invoke):
                 invocation = await self._invoke(step.function, step.event, step.label)
                 step = handshake.on_result(invocation)
+            if isinstance(step, core.Accept) and self.faults is not None:
+                # AWS: the id is Gone until the handshake completes (aws-behaviour §3, §17).
+                await self.faults.connecting(
+                    connection_id, handshake.connection.connected_at_ms, self._clock
+                )
         except BaseException:
             self._links.pop(connection_id, None)
             raise
@@ -421,6 +432,8 @@ class LocalGateway:
     def _open_link(self, connection_id: str) -> _Link:
         link = self._links.get(connection_id)
         if link is None or link.state != "open":
+            if link is not None and link.state == "connecting" and self.faults is not None:
+                self.faults.gone(connection_id)
             raise Gone()
         return link
 
@@ -518,6 +531,8 @@ class LocalGateway:
         route = self.deployment.api.routes.get("$disconnect")
         if route is None or route.function is None:
             return None
+        if self.faults is not None and not self.faults.disconnect(conn.id):
+            return None  # AWS: $disconnect is best effort (aws-behaviour §3, §17)
         event = core.disconnect_event(
             self.deployment, conn, close, request_id=self.new_id(), now_ms=self._clock.now_ms()
         )

@@ -11,6 +11,15 @@ import os
 
 CPUS = os.cpu_count() or 1
 
+
+def _env_int(name: str, default: int) -> int:
+    """An integer override from the environment (the bench's A/B knobs), else `default`."""
+    try:
+        return max(0, int(os.environ[name]))
+    except (KeyError, ValueError):
+        return default
+
+
 # AWS: the Init phase of an execution environment is limited to 10 seconds
 # (docs/aws-behaviour.md §13); past it the invoke that waited gets Sandbox.Timedout.
 INIT_TIMEOUT_S = 10.0
@@ -22,7 +31,7 @@ INIT_TIMEOUT_S = 10.0
 # more duels at 100 pairs; more only lengthened moto's queue, cost ~26 MB each and made hot
 # functions evict each other. moto split into one process per service may move the best
 # figure: re-run the A/B (bench/throughput.py, `duelctl bench --burst`) before changing it.
-DEFAULT_MAX_CONCURRENCY = max(4, 2 * CPUS)
+DEFAULT_MAX_CONCURRENCY = _env_int("DUELCTL_MAX_CONCURRENCY", 0) or max(4, 2 * CPUS)
 
 
 def default_max_workers(functions: int) -> int:
@@ -32,7 +41,7 @@ def default_max_workers(functions: int) -> int:
     never served first, else the one idle longest: Lambda reclaims idle environments too);
     spares (below) never take one.
     """
-    return max(1, functions) + 4 * CPUS
+    return _env_int("DUELCTL_MAX_WORKERS", 0) or max(1, functions) + 4 * CPUS
 
 
 # Idle environments a function keeps ready beyond its current demand once it has been
@@ -41,7 +50,7 @@ def default_max_workers(functions: int) -> int:
 # (AWS keeps environments warm after use the same way). One is enough to absorb the start
 # of a burst; the burst itself grows the pool up to DEFAULT_MAX_CONCURRENCY, off the
 # request path. Spares only use free room in the budget.
-SPARES_PER_FUNCTION = 1
+SPARES_PER_FUNCTION = _env_int("DUELCTL_SPARES", 1)
 
 # Inits `prewarm` runs at once, so a background prewarm leaves cores to real invokes.
 PREWARM_PARALLEL = CPUS

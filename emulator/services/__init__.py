@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from emulator.clock import SYSTEM_CLOCK, Clock
 
 if TYPE_CHECKING:
+    from emulator.faults.plan import FaultPlan
     from emulator.runner.base import FunctionRunner
     from emulator.services.moto_server import MotoServer
     from emulator.services.provision import Provisioned
@@ -40,8 +41,10 @@ class Services:
         host: str = "127.0.0.1",
         port: int = 0,
         moto_env: Mapping[str, str] | None = None,
+        faults: FaultPlan | None = None,
     ) -> None:
         self._clock = clock
+        self._faults = faults  # fault mode: the pollers' hooks (emulator/faults/)
         self._ttl_interval_s = ttl_interval_s
         self._host, self._port = host, port
         self._moto_env = dict(moto_env or {})  # e.g. the virtual clock's DUELCTL_CLOCK_FILE
@@ -166,6 +169,7 @@ class Services:
                         runner,
                         region=t.region,
                         account_id=t.account_id,
+                        faults=self._faults.sqs if self._faults is not None else None,
                     ).run()
                 )
             else:
@@ -178,6 +182,7 @@ class Services:
                     stream_arn=provisioned.stream_arns.get(source.source),
                     ttl_marks=marks,
                     clock=self._clock,
+                    faults=self._faults.streams if self._faults is not None else None,
                 )
                 self._stream_pollers.append(poller)
                 loops.append(poller.run())

@@ -9,12 +9,16 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from emulator.faults.ddb import EMULATOR_AGENT
+
 # moto accepts any credentials; these are the ones its docs use. Fixed, so nothing here
 # ever picks up the developer's real AWS credentials from the environment.
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 _CONFIG = Config(
     retries={"max_attempts": 2, "mode": "standard"},
+    # Marks the emulator's own calls: fault mode never throttles them (faults/ddb.py).
+    user_agent_extra=EMULATOR_AGENT,
     connect_timeout=5,
     read_timeout=60,  # above SQS's 20 s maximum long poll
     max_pool_connections=20,

@@ -274,7 +274,8 @@ class MotoServer:
 
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
-        app = MotoApp(ALL, (self._host, sock.getsockname()[1]))
+        # Thread mode: the children's environment (fault mode's DUELCTL_FAULTS) as an argument.
+        app = MotoApp(ALL, (self._host, sock.getsockname()[1]), faults=self._env)
 
         async def main() -> None:
             app.attach(loop)

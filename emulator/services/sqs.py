@@ -21,8 +21,8 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from emulator.clock import SYSTEM_CLOCK, Clock
 from emulator.logs import SERVICE, emit
@@ -31,6 +31,9 @@ from emulator.services.aws import client
 from emulator.services.patterns import matches_any, parse_patterns
 from emulator.template.model import EventSource, Queue
 from emulator.virtual.activity import Activity, activity_of
+
+if TYPE_CHECKING:
+    from emulator.faults.sqs import SqsFaults
 
 MAX_RECEIVE = 10  # AWS: ReceiveMessage returns at most 10 messages
 ERROR_BACKOFF_S = 1.0
@@ -141,6 +144,7 @@ class SqsPoller:
         account_id: str,
         wait_time_s: int = 2,
         clock: Clock = SYSTEM_CLOCK,
+        faults: SqsFaults | None = None,
     ) -> None:
         if source.kind != "sqs":
             raise ValueError(f"{source.logical_id} is not an SQS event source")
@@ -159,6 +163,8 @@ class SqsPoller:
         # wait_time_s, and must not hold up the event loop's default executor shutdown.
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self.invocations = 0  # for logs and tests
+        # Fault mode (emulator/faults/sqs.py): duplicate, delay, reorder deliveries.
+        self._faults = faults
         self._activity: Activity | None = activity_of(clock)
         if self._activity is not None:
             self._wait_time_s = 0
@@ -245,7 +251,10 @@ class SqsPoller:
         hold: contextlib.ExitStack | None = None,
     ) -> None:
         try:
-            await self.handle(messages)
+            if self._faults is None:
+                await self.handle(messages)
+            else:
+                await self._faults.deliver(self, messages, hold)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the messages reappear after the visibility timeout
@@ -362,6 +371,54 @@ class SqsPoller:
                 request_id=inv.request_id,
             )
         return kept
+
+    async def invoke_copy(self, messages: list[dict[str, Any]]) -> None:
+        """Deliver these messages once more (fault mode's duplicate): invoke, delete nothing.
+
+        The first delivery's outcome decides what stays on the queue; the copy's is
+        only logged.
+        """
+        records = [
+            lambda_record(m, queue_arn=self.queue.arn, region=self._region) for m in messages
+        ]
+        matching = [r for r in records if matches_any(self._patterns, filter_view(r))]
+        if not matching:
+            return
+        invocation = await self._runner.invoke(self.source.function, {"Records": matching})
+        self.invocations += 1
+        if not invocation.ok:
+            emit(
+                SERVICE,
+                f"sqs poller {self.source.logical_id}: duplicate delivery {invocation.outcome}",
+                level=logging.WARNING,
+                source=self.source.logical_id,
+                request_id=invocation.request_id,
+            )
+
+    async def hide(self, messages: Sequence[Mapping[str, Any]], seconds: int) -> None:
+        """Keep received messages invisible for `seconds` more (ChangeMessageVisibility)."""
+        # AWS: a visibility timeout is 0 s to 12 hours (SQS API reference).
+        seconds = max(0, min(int(seconds), 43_200))
+        for start in range(0, len(messages), MAX_RECEIVE):
+            entries = [
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": seconds}
+                for i, m in enumerate(messages[start : start + MAX_RECEIVE])
+            ]
+            try:
+                await asyncio.to_thread(
+                    self._sqs.change_message_visibility_batch,
+                    QueueUrl=self.queue.url,
+                    Entries=entries,
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the wait may then end in a redelivery
+                emit(
+                    SERVICE,
+                    f"sqs poller {self.source.logical_id}: ChangeMessageVisibility failed: {exc}",
+                    level=logging.WARNING,
+                    source=self.source.logical_id,
+                )
 
     async def _delete(self, records: list[dict[str, Any]]) -> None:
         for start in range(0, len(records), MAX_RECEIVE):

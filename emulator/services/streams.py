@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator.clock import SYSTEM_CLOCK, Clock
 from emulator.logs import SERVICE, emit
@@ -26,6 +26,9 @@ from emulator.services.patterns import matches_any, parse_patterns
 from emulator.services.ttl import TtlMarks, TtlMarkView
 from emulator.template.model import EventSource, Table
 from emulator.virtual.activity import activity_of
+
+if TYPE_CHECKING:
+    from emulator.faults.streams import StreamFaults
 
 # AWS: TTL deletions stream with this identity; user deletes carry none (§7).
 TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
@@ -173,6 +176,7 @@ class StreamPoller:
         ttl_marks: TtlMarks | None = None,
         clock: Clock = SYSTEM_CLOCK,
         poll_interval_s: float = 0.25,
+        faults: StreamFaults | None = None,
     ) -> None:
         if source.kind != "dynamodb":
             raise ValueError(f"{source.logical_id} is not a DynamoDB event source")
@@ -191,6 +195,7 @@ class StreamPoller:
         self._streams: Any = None
         self._ready = asyncio.Event()
         self.invocations = 0  # for logs and tests
+        self._faults = faults  # fault mode (emulator/faults/streams.py): duplicate batches
 
     @property
     def stream_arn(self) -> str | None:
@@ -359,6 +364,16 @@ class StreamPoller:
             batch = shard.buffer[: shard.pinned or self.source.batch_size]
             invocation = await self._runner.invoke(self.source.function, {"Records": batch})
             self.invocations += 1
+            faults = self._faults
+            if (
+                faults is not None
+                and invocation.ok
+                and faults.redeliver(self.source.logical_id, batch)
+            ):
+                # AWS: a batch whose checkpoint was lost is delivered again; the shard
+                # moves on with that delivery's outcome (docs/aws-behaviour.md §8, §17).
+                invocation = await self._runner.invoke(self.source.function, {"Records": batch})
+                self.invocations += 1
             done = self._settle(shard, batch, invocation)
             if not done:
                 return

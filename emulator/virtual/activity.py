@@ -11,9 +11,11 @@ every part that does work on the stack's behalf says when it starts and ends:
   made due, the item whose TTL just passed.
 
 `seq` counts changes that can create such work (an invocation ended, the reaper deleted
-an item, the clock jumped); a poller is caught up when its last empty look started at
-the current `seq`. Every change wakes the pollers (`wait_poke`), so in a virtual stack a
-stream record or a due message is picked up at once, not at the next real-time poll.
+an item, a clock timer fired, the clock jumped; `jumps` counts the jumps alone); a
+poller is caught up when its last empty look started at the current `seq` (or `jumps`,
+for a poller whose source changes only as time passes). Every change wakes the pollers
+(`Poller.pause`), so in a virtual stack a stream record or a due message is picked up at
+once, not at the next real-time poll.
 
 Everything here runs on the stack's event loop; nothing is shared with threads.
 """

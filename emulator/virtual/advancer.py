@@ -13,9 +13,12 @@ The rule (README, "Virtual time"): time jumps only while
 
 It then jumps to the earliest of: the waiting clients' deadlines, the next moment moto
 has something due (a delayed or in-flight SQS message becoming visible, a TTL passing;
-`Probe.next_due`), and the earliest gateway timer (idle and 2-hour connection limits).
-After a jump every poller must look again before the next one, so what came due is
-handled first, and whatever that causes (stream records of a reaped item) too.
+`Probe.next_due`), and the earliest clock sleeper (the gateway's idle and 2-hour
+connection limits, schedules, the Invoke API's retries). After a jump every poller must
+look again before the next one, so what came due is handled first, and whatever that
+causes (stream records of a reaped item) too. moto names only what is still to come, so
+a due time it named earlier that real time has since passed, after the pollers last
+looked, makes them look again before any jump.
 
 Everything runs on the stack's event loop. The quiet check is repeated after the one
 await it contains (asking moto), and the jump happens without awaiting in between.

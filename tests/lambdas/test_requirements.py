@@ -15,6 +15,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
 from cfnlint.decode import decode
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -137,6 +138,7 @@ def _runtime_path(root: Path) -> Path:
     return runtime
 
 
+@pytest.mark.slow  # pip install into a scratch dir: ~2.5 s
 def test_code_uri_built_from_the_requirements_imports_every_handler(tmp_path: Path) -> None:
     """pip -r requirements.txt, zipped with the sources as `duelctl deploy` zips them,
     imports each Handler of template.yaml in `python -I -S` with only boto3 beside it."""

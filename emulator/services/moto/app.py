@@ -19,6 +19,10 @@ stack runs one: env `DUELCTL_CLOCK_FILE`, `emulator/timesync.py`), then:
 - SQS: one at a time too (moto's `delete_message` rebuilds the message list without its
   lock), long polls parked in the loop (`sqs_wait.py`).
 - Anything else (Cognito, other services, `/moto-api`): moto, one at a time.
+
+Fault mode's `ddb-throttle` (env `DUELCTL_FAULTS`, `emulator/faults/ddb.py`) answers a
+share of DynamoDB writes with AWS's throttling errors before moto sees them; what it
+answered is read at `GET /_duelctl/faults?after=N`.
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ import threading
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
+from emulator.faults import ddb as ddb_faults
 from emulator.services.moto import groups, internal, patches
 from emulator.services.moto.dispatch import Dispatcher, fast_backend
 from emulator.services.moto.httpd import HttpRequest, HttpResponse, Reply
@@ -86,9 +91,13 @@ class MotoApp:
         relays: Mapping[str, tuple[str, int]] | None = None,
         follower: Any = None,
         direct: bool | None = None,
+        faults: Mapping[str, str] | None = None,
     ) -> None:
         self.group = group
         self._follower = follower
+        # Fault mode's ddb-throttle (emulator/faults/ddb.py): from the environment the
+        # stack gave this process, or `faults` (thread mode shares the parent's).
+        self._throttle = ddb_faults.from_env(faults)
         if direct is None:
             direct = patches.checked() and os.environ.get(DIRECT_ENV, "1") != "0"
         self.dispatcher = Dispatcher(server, direct=direct)
@@ -148,6 +157,13 @@ class MotoApp:
             self._follower.sync()
 
     def _dynamodb(self, request: HttpRequest, target: str, backend: str | None) -> HttpResponse:
+        if self._throttle is not None:
+            # Before moto: a throttled write changes nothing, as on AWS.
+            throttled = self._throttle.answer(
+                target, request.body, request.header("user-agent"), request.header("authorization")
+            )
+            if throttled is not None:
+                return HttpResponse(*throttled)
         with _TURNS[groups.DYNAMODB]:
             if target == "DynamoDBStreams_20120810.GetRecords" and _unknown_iterator(request.body):
                 return _expired_iterator()
@@ -170,6 +186,13 @@ class MotoApp:
         parts = [unquote(p) for p in request.path[len(internal.PREFIX) :].split("/")]
         if parts and parts[0] in (groups.DYNAMODB, groups.SQS) and self.relay.serves(parts[0]):
             self.relay.forward(parts[0], request, reply)
+            return
+        if request.method == "GET" and parts == ["faults"]:
+            # What ddb-throttle answered, for the parent's counts and log (faults/ddb.py).
+            after = parse_qs(request.target.partition("?")[2]).get("after", ["0"])[0]
+            throttle = self._throttle
+            report = throttle.report(int(after) if after.isdigit() else 0) if throttle else {}
+            reply(json_response(200, report))
             return
         try:
             body = json.loads(request.body or b"{}")

@@ -39,6 +39,7 @@ def invoke(args: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch) -> tuple
     return result.exit_code, result.stdout
 
 
+@pytest.mark.bench
 def test_small_run_against_an_embedded_stack_is_clean(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -63,6 +64,7 @@ def test_small_run_against_an_embedded_stack_is_clean(
     assert not (tmp_path / ".duelctl").exists()  # the embedded stack wrote nothing here
 
 
+@pytest.mark.bench
 def test_idle_connections_ping_back_to_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

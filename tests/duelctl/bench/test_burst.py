@@ -40,6 +40,7 @@ def invoke(args: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch) -> tuple
     return result.exit_code, result.stdout, result.stderr
 
 
+@pytest.mark.bench
 def test_a_burst_of_five_pairs_twice_starts_and_ends_every_duel_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

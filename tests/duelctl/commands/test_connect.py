@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import uuid
 
+import pytest
 from typer.testing import CliRunner
 
 from duelctl.cli import app
 from duelctl.client.auth import CognitoTokens
 
+# Piped input ends with `connect` waiting for 1 s of quiet (replies on their way): ~2 s each.
+pytestmark = pytest.mark.slow
 runner = CliRunner()
 
 
