@@ -142,37 +142,60 @@ def _spy(pid: int, raw: Path, rate: int, seconds: float | None) -> subprocess.Po
     spy = shutil.which("py-spy")
     if spy is None:
         raise SystemExit("py-spy not found (pip install py-spy)")
-    args = [spy, "record", "--pid", str(pid), "--subprocesses", "--gil", "--nonblocking"]
+    # PROFILE_WALL=1: every sample, waiting included (where the wall-clock time goes).
+    when = ["--idle"] if os.environ.get("PROFILE_WALL") else ["--gil"]
+    args = [spy, "record", "--pid", str(pid), "--subprocesses", *when, "--nonblocking"]
     args += ["--rate", str(rate), "--format", "raw", "--output", str(raw)]
     if seconds is not None:
         args += ["--duration", str(int(seconds))]
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _cpu_by_pid(root: int) -> dict[int, tuple[str, float]]:
-    return {p: (kind_of(p, root), cpu_seconds(p) or 0.0) for p in process_tree(root)}
+def run_queue_seconds(pid: int) -> float:
+    """Seconds the process's main thread spent runnable but waiting for a CPU
+    (/proc/PID/schedstat, second field): CPU contention, which a wall-clock profile
+    cannot tell from waiting for I/O."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _cpu_by_pid(root: int) -> dict[int, tuple[str, float, float]]:
+    return {
+        p: (kind_of(p, root), cpu_seconds(p) or 0.0, run_queue_seconds(p))
+        for p in process_tree(root)
+    }
 
 
 def report(
-    before: dict[int, tuple[str, float]],
-    after: dict[int, tuple[str, float]],
+    before: dict[int, tuple[str, float, float]],
+    after: dict[int, tuple[str, float, float]],
     elapsed: float,
     profiles: dict[str, collections.Counter[str]],
     top: int,
 ) -> dict[str, object]:
-    """Print (and return) CPU per kind over the window and each kind's top functions."""
+    """Print (and return) CPU and run-queue wait per kind over the window and each
+    kind's top functions."""
     by_kind: dict[str, float] = collections.defaultdict(float)
+    waited: dict[str, float] = collections.defaultdict(float)
     counts: dict[str, int] = collections.Counter()
-    for pid, (kind, cpu1) in after.items():
-        by_kind[kind] += cpu1 - before.get(pid, (kind, 0.0))[1]  # new processes from 0
+    for pid, (kind, cpu1, wait1) in after.items():
+        _, cpu0, wait0 = before.get(pid, (kind, 0.0, 0.0))  # new processes from 0
+        by_kind[kind] += cpu1 - cpu0
+        waited[kind] += wait1 - wait0
         counts[kind] += 1
     total = sum(by_kind.values())
     print(f"window {elapsed:.1f} s, stack CPU {total / elapsed:.2f} cores")
     for kind, cpu in sorted(by_kind.items(), key=lambda kv: -kv[1]):
-        print(f"  {kind:14} {cpu / elapsed:5.2f} cores  ({counts[kind]} processes)")
+        print(
+            f"  {kind:14} {cpu / elapsed:5.2f} cores, waited for a CPU"
+            f" {waited[kind]:6.2f} s ({counts[kind]} processes)"
+        )
     out: dict[str, object] = {
         "elapsed_s": round(elapsed, 2),
         "cores": {k: round(v / elapsed, 3) for k, v in by_kind.items()},
+        "run_queue_s": {k: round(v, 2) for k, v in waited.items()},
         "processes": dict(counts),
         "top": {},
     }
@@ -246,7 +269,7 @@ def ping_profile(conns: str, seconds: float) -> dict[str, object]:
         _spy(root, raw, 200, seconds).wait()
         after = _cpu_by_pid(root)
         elapsed = time.perf_counter() - t0
-        kinds = {p: k for p, (k, _) in {**before, **after}.items()}
+        kinds = {p: v[0] for p, v in {**before, **after}.items()}
         load.join()
         pings_per_s = float(result.get("pings_per_s", 0.0) or 0.0)  # type: ignore[arg-type]
         print(f"{conns} connections pinging: {pings_per_s:.0f} pongs/s")
@@ -280,7 +303,7 @@ def burst_profile(pairs: str, rounds: str) -> dict[str, object]:
         spy.wait()
         after = _cpu_by_pid(root)
         elapsed = time.perf_counter() - t0
-        kinds = {p: k for p, (k, _) in {**before, **after}.items()}
+        kinds = {p: v[0] for p, v in {**before, **after}.items()}
         if raw.exists() and os.environ.get("PROFILE_KEEP_RAW"):
             shutil.copy(raw, os.environ["PROFILE_KEEP_RAW"])
         # Workers that ended before the last look still carry their samples.

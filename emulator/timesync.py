@@ -76,7 +76,7 @@ class Follower:
         if self._traveller is None:
             # Started once, from real time; later changes shift it, so the
             # invariant "process time = real time + offset" holds without reading real time.
-            self._traveller = time_machine.travel(time.time() + offset, tick=True).start()
+            self._traveller = _start_travel(time_machine, time.time() + offset, offset)
         else:
             self._traveller.shift(offset - self._applied)
         self._applied = offset
@@ -96,6 +96,23 @@ def _import_time_machine() -> Any:
         if hidden:
             del sys.modules["pytest"]
     return time_machine
+
+
+def _start_travel(time_machine: Any, destination: float, offset: float) -> Any:
+    """Start a ticking traveller whose time is real time + `offset`, to the microsecond.
+
+    time-machine starts the ticking at the first time a patched clock is read, not at
+    `start()`; whatever ran in between (the patching itself, a busy machine) would leave
+    this process's clock behind the emulator's for good. Reading it at once and shifting
+    by the difference from the real clock (time-machine's escape hatch) removes that lag.
+    """
+    import time
+
+    traveller = time_machine.travel(destination, tick=True).start()
+    virtual = time.time()  # the first read: the ticking starts here
+    real = time_machine.escape_hatch.time.time()
+    traveller.shift(real + offset - virtual)
+    return traveller
 
 
 def follower_from_env() -> Follower | None:

@@ -238,6 +238,8 @@ class VirtualTime:
                 return
             if reason == "deadline" or self.now() * 1000 >= until_ms:
                 return
+            if list(connections()) != conns:
+                return  # something arrived meanwhile: the caller looks before waiting on
 
     async def _let_arrive(
         self, seen: list[dict[str, Any]], connections: Callable[[], Sequence[Connection]]

@@ -165,9 +165,13 @@ class ScenarioRunner:
     async def wait_until(self, deadline: float) -> None:
         """Wait until a frame or close arrives, or the stack's clock reaches `deadline`.
 
-        Sockets quiet for KEEPALIVE_S get a `ping` first, as a live client's would.
+        Sockets quiet for KEEPALIVE_S get a `ping` first, as a live client's would; a
+        ping returns at once, so the caller looks at what arrived while it was sent.
         """
-        deadline = min(deadline, await self._keep_alive())
+        due, pinged = await self._keep_alive()
+        if pinged:
+            return
+        deadline = min(deadline, due)
         before = self.time.offset
         self._provisional = []
         try:
@@ -178,8 +182,9 @@ class ScenarioRunner:
                 event.t_ms += moved_ms
             self._provisional = None
 
-    async def _keep_alive(self) -> float:
-        """Ping the sockets quiet for KEEPALIVE_S; return when the next one is due.
+    async def _keep_alive(self) -> tuple[float, bool]:
+        """Ping the sockets quiet for KEEPALIVE_S; return when the next ping is due and
+        whether one was sent now.
 
         Once one is due, those due within KEEPALIVE_EARLY_S go along, so a long wait
         pings all its sockets at once rather than one after another.
@@ -189,6 +194,7 @@ class ScenarioRunner:
         open_socks = [(c, s) for c, s in self.sockets.items() if s.is_open]
         quiet = [now - self.last_sent.get(s, now) for _, s in open_socks]
         threshold = KEEPALIVE_S - KEEPALIVE_EARLY_S if quiet and max(quiet) >= KEEPALIVE_S else None
+        pinged = False
         for conn, sock in open_socks:
             quiet_since = self.last_sent.get(sock, now)
             if threshold is not None and now - quiet_since >= threshold:
@@ -197,9 +203,10 @@ class ScenarioRunner:
                 with contextlib.suppress(ConnectionError):
                     await self.send_text(sock, text)
                     self.record(conn, "send", text, body)
+                    pinged = True
                 quiet_since = now
             due = min(due, quiet_since + KEEPALIVE_S)
-        return due
+        return due, pinged
 
     async def send_text(self, sock: DuelSocket, text: str) -> None:
         await sock.send_text(text)

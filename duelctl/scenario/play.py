@@ -74,6 +74,21 @@ def embedded_parameters(scenario: Scenario, clock: str = "real") -> dict[str, st
     return {**FAST_PARAMETERS, **scenario.parameters}
 
 
+def fired_faults(target: Target) -> str:
+    """`faults fired: ...` for a stack in fault mode, from its counts route."""
+    import json
+    import urllib.request
+
+    faults = target.endpoints.faults or {}
+    try:
+        with urllib.request.urlopen(str(faults.get("url")), timeout=10) as response:
+            counts = json.loads(response.read()).get("counts", {})
+    except (OSError, ValueError) as exc:
+        return f"fault counts unavailable: {exc}"
+    fired = ", ".join(f"{name} {n}" for name, n in counts.items()) or "nothing (spec none)"
+    return f"faults fired: {fired} ({faults.get('spec')}, seed {faults.get('seed')})"
+
+
 def running_faults(target: Target) -> str | None:
     """The fault SPEC a running stack was started with (its endpoints file), else None."""
     faults = target.endpoints.faults
@@ -169,6 +184,8 @@ def play_all(
                     play(group, target, users=users, options=options, on_result=on_result)
                 ):
                     by_scenario[id(result.scenario)] = result
+                if faults is not None:
+                    console.info(fired_faults(target))
         return [by_scenario[id(s)] for s in scenarios]
     target = running_target(options.target, options.endpoints_file)
     check_running_faults(target, options.faults)

@@ -6,8 +6,9 @@ so the handler's unmodified boto3 gets AWS's own answer and reacts as it would o
 
 - PutItem, UpdateItem, DeleteItem, BatchWriteItem: HTTP 400
   `ProvisionedThroughputExceededException` with a `ThrottlingReasons` entry. botocore
-  retries it by itself (legacy mode: up to 10 attempts for DynamoDB, exponential backoff
-  from 50 ms), so a handler usually sees nothing but latency.
+  retries it by itself (its default `standard` mode: 4 attempts in all for DynamoDB, a
+  random backoff of up to 1, 2, 4 s; botocore/retries/standard.py), so a handler usually
+  sees only latency, and a write fails for good with probability P**4.
 - TransactWriteItems: HTTP 400 `TransactionCanceledException` whose
   `CancellationReasons` name one action `TransactionConflict` (another transaction held
   the item) and the others `None`. botocore does not retry it; the handler must.

@@ -63,6 +63,11 @@ class GatewayFaults:
         finally:
             self._held.discard(connection_id)
 
+    @property
+    def held(self) -> frozenset[str]:
+        """The connections whose handshake the gone window holds right now."""
+        return frozenset(self._held)
+
     def gone(self, connection_id: str) -> None:
         """An @connections call for a connecting connection was answered 410."""
         if connection_id in self._held:

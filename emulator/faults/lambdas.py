@@ -42,8 +42,13 @@ class LambdaFaults:
         self._timeout_rng = timeout_rng
 
     def fault_for(self, function: str, request_id: str) -> Fault | None:
-        """`runner.faults.InvokeFaults`: the fault for this invocation, or None."""
-        if self._crash and self._crash_rng.random() < self._crash:
+        """`runner.faults.InvokeFaults`: the fault for this invocation, or None.
+
+        Both kinds draw for every invocation, so one never shifts the other's sequence.
+        """
+        crash = bool(self._crash) and self._crash_rng.random() < (self._crash or 0.0)
+        timeout = bool(self._timeout) and self._timeout_rng.random() < (self._timeout or 0.0)
+        if crash:
             self._log.fired(
                 "lambda-crash",
                 f"{function} {request_id}: the environment dies before its answer gets out",
@@ -51,7 +56,7 @@ class LambdaFaults:
                 request_id=request_id,
             )
             return "crash"
-        if self._timeout and self._timeout_rng.random() < self._timeout:
+        if timeout:
             self._log.fired(
                 "lambda-timeout",
                 f"{function} {request_id}: reported as timed out after the handler ran",

@@ -839,7 +839,7 @@ def connect_verdict(invocation: Invocation) -> Refuse | None:
     raw = result["statusCode"]
     try:
         status = int(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: json.loads reads Infinity
         return Refuse.internal(502, f"$connect returned statusCode {raw!r}")
     if isinstance(raw, bool) or not 200 <= status <= 599:
         return Refuse.internal(502, f"$connect returned statusCode {raw!r}")

@@ -340,8 +340,12 @@ class _ClockFollower:
 
         if self._traveller is None:
             # Started once from real time; later changes shift it, so process time stays
-            # real time + offset without reading real time again.
-            self._traveller = time_machine.travel(time.time() + offset, tick=True).start()
+            # real time + offset without reading real time again. time-machine ticks from
+            # the first read, not from start(): read at once, then remove the lag.
+            traveller = time_machine.travel(time.time() + offset, tick=True).start()
+            virtual = time.time()
+            traveller.shift(time_machine.escape_hatch.time.time() + offset - virtual)
+            self._traveller = traveller
         else:
             self._traveller.shift(offset - self._applied)
         self._applied = offset

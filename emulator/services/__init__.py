@@ -170,6 +170,7 @@ class Services:
                         region=t.region,
                         account_id=t.account_id,
                         faults=self._faults.sqs if self._faults is not None else None,
+                        clock=self._clock,  # a virtual clock makes it short-poll (sqs.py)
                     ).run()
                 )
             else:

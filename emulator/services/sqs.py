@@ -45,7 +45,7 @@ ERROR_BACKOFF_S = 1.0
 CONCURRENT_BATCHES = 5
 # On a virtual clock the poller asks without long polling (see SqsPoller.run), again at
 # once after every change and at least this often (real seconds) otherwise.
-VIRTUAL_POLL_S = 0.1
+VIRTUAL_POLL_S = 0.25
 
 
 def _b64(data: object) -> str:

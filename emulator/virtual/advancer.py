@@ -40,8 +40,9 @@ from emulator.virtual.clock import VirtualClock
 from emulator.virtual.peers import ClientConnection, PeerFrames, news_for, settled
 
 # moto makes an SQS message visible once its clock is past `visible_at` (in ms), so a
-# jump lands a little after the moment it reports (moto/sqs/models.py `Message.visible`).
-DUE_MARGIN_S = 0.002
+# jump lands a little after the moment it reports (moto/sqs/models.py `Message.visible`);
+# the margin also covers the microseconds by which processes' clocks may differ.
+DUE_MARGIN_S = 0.01
 TICK_S = 0.002  # how often the advancer looks while someone waits and the stack is busy
 LEASE_S = 30.0  # a registered client silent this long (real seconds) is dropped
 MAX_WAIT_S = 20.0  # the longest one wait request is held (the client asks again)
@@ -61,7 +62,8 @@ class Probe(Protocol):
         ...
 
     async def next_due(self) -> float | None:
-        """The earliest epoch second moto has something due at (may be past); None."""
+        """The earliest epoch second moto has something coming due at, None if nothing;
+        raises DueUnknown when moto cannot be asked."""
         ...
 
     async def synced(self) -> None:
@@ -87,6 +89,10 @@ class _Waiter:
     done: asyncio.Future[WaitReason] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+
+
+class DueUnknown(Exception):
+    """`Probe.next_due` could not ask every moto process: no jump until it can."""
 
 
 class UnknownClient(Exception):
@@ -224,13 +230,17 @@ class Advancer:
             self.last_reason = reason
             return False
         seq = self.activity.seq
-        due = await self.probe.next_due()
+        try:
+            due = await self.probe.next_due()
+        except DueUnknown as exc:
+            self.last_reason = f"{exc} did not say what is due"
+            return False
         reason = self.not_quiet()
         if reason is not None or self.activity.seq != seq or not self._waiters:
             self.last_reason = reason or "the stack changed while asking moto"
             return False
         now = self.clock.now()
-        targets = [w.until for w in self._waiters]
+        targets = [(w.until, "a client's deadline") for w in self._waiters]
         # moto names only what is still to come; what it named last time may have come
         # due since, by real time flowing, after the pollers last looked.
         previous, self._last_due = self._last_due, due
@@ -240,11 +250,11 @@ class Advancer:
                 self.activity.poke()
                 return False
         if due is not None and due > now:
-            targets.append(due + DUE_MARGIN_S)
+            targets.append((due + DUE_MARGIN_S, "moto's next due message or TTL"))
         sleeper = self.clock.next_sleeper()
         if sleeper is not None:
-            targets.append(sleeper)
-        target = min(targets)
+            targets.append((sleeper, "a timer of the stack's"))
+        target, what = min(targets)
         if target <= now:
             return False
         step = self.clock.jump_to(target)
@@ -252,7 +262,7 @@ class Advancer:
         self.last_reason = None
         emit(
             SERVICE,
-            f"virtual clock +{step:.3f}s",
+            f"virtual clock +{step:.3f}s to {what}",
             level=logging.DEBUG,
             step_s=step,
             offset_s=self.clock.offset,
@@ -313,4 +323,4 @@ class Advancer:
         }
 
 
-__all__ = ["Advancer", "Backwards", "Probe", "UnknownClient", "WaitReason"]
+__all__ = ["Advancer", "Backwards", "DueUnknown", "Probe", "UnknownClient", "WaitReason"]

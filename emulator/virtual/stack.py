@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,12 @@ from typing import Any
 from emulator.logs import SERVICE, emit
 from emulator.timesync import ClockFile
 from emulator.virtual.activity import Activity
-from emulator.virtual.advancer import Advancer
+from emulator.virtual.advancer import Advancer, DueUnknown
 from emulator.virtual.clock import VirtualClock
 from emulator.virtual.peers import PeerFrames
 
 NEXT_DUE_PATH = "/_duelctl/next-due"
+WARN_EVERY_S = 10.0  # a moto process that does not answer is reported this often
 SYNC_PATH = "/_duelctl/clock/sync"
 
 
@@ -48,6 +50,7 @@ class RuntimeProbe:
         self._moto_urls = moto_urls
         self._session: Any = None
         self._unsupported: set[str] = set()
+        self._last_warning = -WARN_EVERY_S
 
     def not_quiet(self) -> str | None:
         for gateway in self._gateways:
@@ -77,6 +80,8 @@ class RuntimeProbe:
             return json.loads(text) if text else None
 
     async def next_due(self) -> float | None:
+        """The earliest due time any moto process names; raises DueUnknown when one of
+        them does not answer (time must not jump past what it may hold)."""
         dues: list[float] = []
         for base in self._moto_urls():
             url = base.rstrip("/") + NEXT_DUE_PATH
@@ -84,9 +89,12 @@ class RuntimeProbe:
                 continue
             try:
                 body = await self._call("GET", url)
-            except (TimeoutError, OSError, ValueError) as exc:
-                emit(SERVICE, f"virtual clock: {url}: {exc!r}", level=logging.WARNING)
-                continue
+            except Exception as exc:  # aiohttp's errors, timeouts, a reply that is not JSON
+                now = time.monotonic()
+                if now - self._last_warning > WARN_EVERY_S:
+                    self._last_warning = now
+                    emit(SERVICE, f"virtual clock: {url}: {exc!r}", level=logging.WARNING)
+                raise DueUnknown(url) from exc
             if body is NotImplemented:
                 self._unsupported.add(url)
                 emit(
@@ -108,7 +116,7 @@ class RuntimeProbe:
             try:
                 if await self._call("POST", url) is NotImplemented:
                     self._unsupported.add(url)
-            except (TimeoutError, OSError, ValueError) as exc:
+            except Exception as exc:  # best effort: each request syncs anyway
                 emit(SERVICE, f"virtual clock: {url}: {exc!r}", level=logging.WARNING)
 
     async def aclose(self) -> None:

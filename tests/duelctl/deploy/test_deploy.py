@@ -24,6 +24,7 @@ from .conftest import ACCOUNT, LEFT_UNCREATED, REGION, Moto, cfn_backend
 BUCKET = f"duelctl-artifacts-{ACCOUNT}-{REGION}"
 MOTO_FLAGS = ("--resolve-s3", "--no-deps", "--expand-locally")
 
+# A test that deploys through moto's CloudFormation takes 2-8 s: those are marked slow.
 pytestmark = [
     pytest.mark.usefixtures("moto_providers"),
     # moto warns for each resource type it cannot create; the tests assert that instead.
@@ -46,6 +47,7 @@ def expanded_types(moto: Moto, name: str) -> Counter[str]:
     return Counter(r["Type"] for r in template["Resources"].values())
 
 
+@pytest.mark.slow
 def test_deploy_writes_endpoints_then_a_second_deploy_is_a_no_op(
     aws_env: Moto, project: Path, duelctl: Any
 ) -> None:
@@ -135,6 +137,7 @@ def test_deploy_writes_endpoints_then_a_second_deploy_is_a_no_op(
     assert len(after["StackEvents"]) == events
 
 
+@pytest.mark.slow
 def test_parameter_override_updates_the_stack(
     aws_env: Moto, project: Path, duelctl: Any, stage: str
 ) -> None:
@@ -169,6 +172,7 @@ def test_parameter_override_updates_the_stack(
     assert str(invite["Environment"]["Variables"]["DUEL_SECONDS"]) == "30"
 
 
+@pytest.mark.slow
 def test_no_execute_leaves_the_change_set_for_review(
     aws_env: Moto, project: Path, duelctl: Any, stage: str
 ) -> None:
@@ -184,6 +188,7 @@ def test_no_execute_leaves_the_change_set_for_review(
     assert (project / ".duelctl" / f"{stage}.json").exists()
 
 
+@pytest.mark.slow
 def test_user_bucket_is_used_as_given(
     aws_env: Moto, project: Path, duelctl: Any, stage: str
 ) -> None:
@@ -195,6 +200,7 @@ def test_user_bucket_is_used_as_given(
     assert len(keys) == 1 and keys[0].startswith("duelctl/")
 
 
+@pytest.mark.slow
 def test_token_signs_a_user_into_the_deployed_pool(
     aws_env: Moto, project: Path, duelctl: Any, stage: str
 ) -> None:
@@ -215,6 +221,7 @@ def test_token_signs_a_user_into_the_deployed_pool(
     assert claims["aud"] == endpoints.user_pool_client_id
 
 
+@pytest.mark.slow
 def test_destroy_deletes_the_stack_and_the_endpoints_file(
     aws_env: Moto, project: Path, duelctl: Any, stage: str
 ) -> None:
@@ -234,6 +241,7 @@ def test_destroy_deletes_the_stack_and_the_endpoints_file(
     assert cfn_backend() is not None
 
 
+@pytest.mark.slow
 def test_a_template_over_the_body_limit_goes_through_s3(
     aws_env: Moto, project: Path, duelctl: Any, stage: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

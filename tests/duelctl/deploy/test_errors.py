@@ -381,6 +381,7 @@ def test_failed_create_rolls_back_explains_and_needs_a_destroy(
     assert line.endswith(f"remove it with `duelctl destroy --stage {stage}`, then deploy again")
 
 
+@pytest.mark.slow  # a deploy, then a failing update, through moto: ~2-3 s
 def test_failed_update_rolls_back_and_keeps_the_endpoints(
     aws_env: Moto, duelctl: Any, stage: str, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Sequence
+
 import pytest
 
 from duelctl.client.auth import CognitoTokens
+from duelctl.scenario.clock import Connection, RealTime
 from duelctl.scenario.engine import MISSING, Result, ScenarioRunner, get_path, same_value
 from duelctl.scenario.parse import parse_scenarios
 
@@ -243,18 +247,25 @@ async def test_params_not_named_by_the_scenario_come_from_the_stack(duel_server)
     assert failed.failure is not None and "Nope" in failed.failure.message
 
 
+class WatchedTime(RealTime):
+    """Real time that says when the run starts a long wait (a scenario's `wait 30s`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.long_wait = asyncio.Event()
+
+    async def wait(self, deadline: float, connections: Callable[[], Sequence[Connection]]) -> None:
+        if deadline - self.now() > 10:
+            self.long_wait.set()
+        await super().wait(deadline, connections)
+
+
 async def test_an_interrupted_scenario_ends_the_sessions_it_opened(duel_server) -> None:
     """Ctrl-C (the run's task cancelled) mid-wait still withdraws alice's invite."""
-    import asyncio
-
-    run = asyncio.create_task(
-        play(duel_server, "  - alice: invite bob\n  - expect bob: invite\n  - wait 30s\n")
-    )
-    for _ in range(400):  # the server runs on a loop of its own: poll it
-        if duel_server.server.sessions:
-            break
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.3)  # into the wait
+    time = WatchedTime()
+    steps = "  - alice: invite bob\n  - expect bob: invite\n  - wait 30s\n"
+    run = asyncio.create_task(play(duel_server, steps, stack_time=time))
+    await asyncio.wait_for(time.long_wait.wait(), 20)  # into the wait
     run.cancel()
     with pytest.raises(asyncio.CancelledError):
         await run

@@ -10,6 +10,8 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +36,40 @@ ECHO = """
 """
 
 SLOW = """
-    import os, time
+    import os, socket, time
 
     def handler(event, context):
         start = time.time()
+        if "started" in event:  # tell the test this invoke is running in its worker
+            socket.create_connection(("127.0.0.1", event["started"])).close()
         time.sleep(event.get("sleep", 0.3))
         return {"start": start, "end": time.time(), "pid": os.getpid()}
 """
+
+
+@dataclass
+class Started:
+    """A listener a handler connects to once it runs: an awaitable "the invoke is running"."""
+
+    port: int
+    event: asyncio.Event
+
+    async def wait(self) -> None:
+        await asyncio.wait_for(self.event.wait(), 10)
+
+
+@pytest.fixture
+async def started() -> AsyncIterator[Started]:
+    got = asyncio.Event()
+
+    def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        got.set()
+        writer.close()
+
+    server = await asyncio.start_server(connected, "127.0.0.1", 0)
+    yield Started(server.sockets[0].getsockname()[1], got)
+    server.close()
+    await server.wait_closed()
 
 
 def fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -427,13 +456,13 @@ async def test_a_running_handler_does_not_block_the_event_loop(
 
 
 async def test_cancelled_caller_leaves_the_invocation_running(
-    make_code, make_function, make_runner
+    make_code, make_function, make_runner, started: Started
 ) -> None:
     """Cancelling invoke() does not stop the handler; its worker serves the next invoke."""
     runner = make_runner({"Fn": make_function(make_code({"app.py": SLOW}))}, max_concurrency=1)
     first = await runner.invoke("Fn", {"sleep": 0})
-    task = asyncio.create_task(runner.invoke("Fn", {"sleep": 0.2}))
-    await asyncio.sleep(0.05)
+    task = asyncio.create_task(runner.invoke("Fn", {"sleep": 0.2, "started": started.port}))
+    await started.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -535,15 +564,17 @@ async def test_unknown_function_raises_key_error(make_code, make_function, make_
 
 
 async def test_update_retires_idle_workers_and_busy_ones_after_their_invoke(
-    make_code, make_function, make_runner, wait_gone
+    make_code, make_function, make_runner, wait_gone, started: Started
 ) -> None:
     """After update, new invokes run new code; a running invoke finishes on the old one."""
     source = """
-        import os, time
+        import os, socket, time
 
         VERSION = "v1"
 
         def handler(event, context):
+            if "started" in event:
+                socket.create_connection(("127.0.0.1", event["started"])).close()
             time.sleep(event.get("sleep", 0))
             return {"version": VERSION, "pid": os.getpid()}
     """
@@ -553,8 +584,8 @@ async def test_update_retires_idle_workers_and_busy_ones_after_their_invoke(
     pair = await asyncio.gather(*(runner.invoke("Fn", {"sleep": 0.1}) for _ in range(2)))
     pids = {inv.result["pid"] for inv in pair}
     assert len(pids) == 2  # two warm workers; the slow invoke below takes one
-    slow = asyncio.create_task(runner.invoke("Fn", {"sleep": 0.5}))
-    await asyncio.sleep(0.1)  # let the slow invoke reach its worker
+    slow = asyncio.create_task(runner.invoke("Fn", {"sleep": 0.5, "started": started.port}))
+    await started.wait()  # the slow invoke runs in its worker
     # An edit of the same length within the same second: a .pyc check would miss it.
     (code / "app.py").write_text((code / "app.py").read_text().replace('"v1"', '"v2"'))
     runner.update({"Fn": fn}, changed=["Fn"])
@@ -587,12 +618,14 @@ async def test_update_picks_up_model_changes_and_removals(
     assert (await runner.invoke("Gone", {})).ok
 
 
-async def test_aclose_kills_every_worker(make_code, make_function, make_runner, wait_gone) -> None:
+async def test_aclose_kills_every_worker(
+    make_code, make_function, make_runner, wait_gone, started: Started
+) -> None:
     """aclose ends idle and busy workers; an invoke in flight gets an error; no reuse after."""
     runner = make_runner({"Fn": make_function(make_code({"app.py": SLOW}))})
     pair = await asyncio.gather(*(runner.invoke("Fn", {"sleep": 0.1}) for _ in range(2)))
-    busy = asyncio.create_task(runner.invoke("Fn", {"sleep": 30}))
-    await asyncio.sleep(0.2)  # one worker busy, one idle
+    busy = asyncio.create_task(runner.invoke("Fn", {"sleep": 30, "started": started.port}))
+    await started.wait()  # one worker busy, one idle
     await runner.aclose()
     await runner.aclose()  # idempotent
     cut = await busy
@@ -685,7 +718,7 @@ async def test_a_full_budget_ends_the_environment_idle_longest_for_another_funct
 
 
 async def test_an_invoke_waiting_for_the_budget_gets_room_when_another_finishes(
-    make_code, make_function, make_runner, wait_gone
+    make_code, make_function, make_runner, wait_gone, started: Started
 ) -> None:
     """With room for one environment, B queues behind A's invoke; then A's makes way."""
     runner = make_runner(
@@ -695,8 +728,8 @@ async def test_an_invoke_waiting_for_the_budget_gets_room_when_another_finishes(
         },
         max_workers=1,
     )
-    first = asyncio.create_task(runner.invoke("A", {"sleep": 0.3}))
-    await asyncio.sleep(0.05)  # A holds the only environment
+    first = asyncio.create_task(runner.invoke("A", {"sleep": 0.3, "started": started.port}))
+    await started.wait()  # A holds the only environment
     b = await runner.invoke("B", {})
     a = await first
     assert a.ok and b.ok and b.cold_start

@@ -16,7 +16,7 @@ import pytest
 
 from emulator.timesync import ClockFile
 from emulator.virtual.activity import Activity
-from emulator.virtual.advancer import Advancer, Backwards
+from emulator.virtual.advancer import Advancer, Backwards, DueUnknown
 from emulator.virtual.clock import VirtualClock
 from emulator.virtual.peers import ClientConnection, PeerFrames
 
@@ -25,6 +25,7 @@ from emulator.virtual.peers import ClientConnection, PeerFrames
 class FakeProbe:
     peers: dict[int, PeerFrames] = field(default_factory=dict)
     due: float | None = None
+    moto_down: bool = False
     gateway_tasks: int = 0
     syncs: int = 0
 
@@ -35,6 +36,8 @@ class FakeProbe:
         return self.peers.get(port)
 
     async def next_due(self) -> float | None:
+        if self.moto_down:
+            raise DueUnknown("moto")
         return self.due
 
     async def synced(self) -> None:
@@ -240,3 +243,15 @@ async def test_a_silent_client_loses_its_lease(tmp_path: Path) -> None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         file.close()
+
+
+async def test_no_jump_while_moto_cannot_say_what_is_due(stack: Stack) -> None:
+    """An unanswered next-due is not "nothing due": a timer may be waiting there."""
+    stack.probe.moto_down = True
+    client = stack.advancer.register()
+    wait = asyncio.create_task(stack.advancer.wait(client, until=stack.clock.now() + 60))
+    await settle()
+    assert not wait.done() and stack.clock.offset == 0
+    assert "did not say" in (stack.advancer.last_reason or "")
+    stack.probe.moto_down = False
+    assert await asyncio.wait_for(wait, 5) == "deadline"
