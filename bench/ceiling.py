@@ -25,7 +25,6 @@ from common import duelctl_up, save
 
 from duelctl.bench.stats import summarize
 from duelctl.bench.users import create_local_user, local_cognito_client
-from emulator.endpoints import Endpoints
 
 
 async def echo_server(port_file: Path) -> None:
@@ -90,7 +89,7 @@ def main() -> None:
             server.terminate()
             server.wait()
     with duelctl_up() as up:
-        endpoints = Endpoints.from_json(up.endpoints)
+        endpoints = up.endpoints
         client = local_cognito_client(endpoints)
         tokens = [
             create_local_user(client, endpoints, f"ceiling-{time.time_ns()}-{i}").token

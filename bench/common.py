@@ -11,19 +11,19 @@ import contextlib
 import json
 import os
 import platform
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # the scripts import duelctl from this checkout
     sys.path.insert(0, str(ROOT))
+
+from duelctl.testing import LocalStack, local_stack  # noqa: E402
+
 CLI = [sys.executable, str(ROOT / "bench" / "duelctl_cli.py")]
 RESULTS = ROOT / "bench" / "results"
 # Short timers so timer kinds fit in a bench run (the template's MinValues are 1, 1, 0).
@@ -51,60 +51,15 @@ def machine() -> dict[str, Any]:
     }
 
 
-@dataclass
-class UpProcess:
-    proc: subprocess.Popen[bytes]
-    workdir: Path
-    endpoints: dict[str, Any]
-    endpoints_after_s: float
-    spawned_at: float
-
-    @property
-    def log(self) -> str:
-        return (self.workdir / "up.log").read_text(errors="replace")
-
-
-def up_command(params: Mapping[str, str], extra: Sequence[str] = ()) -> list[str]:
-    args = [*CLI, "up", "--port", "0", "--http-port", "0", "--no-reload", *extra]
-    if params:
-        args += ["--parameter-overrides", *(f"{k}={v}" for k, v in params.items())]
-    return args
-
-
 @contextlib.contextmanager
 def duelctl_up(
     params: Mapping[str, str] = FAST, extra: Sequence[str] = (), timeout_s: float = 60.0
-) -> Iterator[UpProcess]:
+) -> Iterator[LocalStack]:
     """`duelctl up` in a scratch directory; yields once `.duelctl/local.json` exists."""
-    with tempfile.TemporaryDirectory(prefix="duelctl-bench-up-") as tmp:
-        workdir = Path(tmp)
-        env = {**os.environ, "XDG_CACHE_HOME": str(workdir / "cache")}
-        env.setdefault("COLUMNS", "200")
-        log = (workdir / "up.log").open("wb")
-        spawned = time.perf_counter()
-        proc = subprocess.Popen(
-            up_command(params, extra), cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=env
-        )
-        path = workdir / ".duelctl" / "local.json"
-        try:
-            while not path.exists():
-                if proc.poll() is not None or time.perf_counter() - spawned > timeout_s:
-                    raise RuntimeError(
-                        "duelctl up did not start:\n" + (workdir / "up.log").read_text()
-                    )
-                time.sleep(0.002)
-            found = time.perf_counter() - spawned
-            endpoints = json.loads(path.read_text())
-            yield UpProcess(proc, workdir, endpoints, found, spawned)
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            log.close()
+    env = {**os.environ, "COLUMNS": os.environ.get("COLUMNS", "200")}
+    args = ["--no-reload", *extra]
+    with local_stack(parameters=params, args=args, env=env, timeout_s=timeout_s) as up:
+        yield up
 
 
 def run_bench(workdir: Path, args: Sequence[str], timeout_s: float = 900.0) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from common import duelctl_up, save
 
 from duelctl.bench.conn import BenchConn, Tally
 from duelctl.bench.users import create_local_user, local_cognito_client
-from emulator.endpoints import Endpoints
+from duelctl_endpoints import Endpoints
 
 
 async def first_connection(endpoints: Endpoints) -> None:
@@ -43,7 +43,7 @@ def main() -> None:
     rows = []
     for i in range(runs):
         with duelctl_up() as up:
-            endpoints = Endpoints.from_json(up.endpoints)
+            endpoints = up.endpoints
             asyncio.run(first_connection(endpoints))
             ready = time.perf_counter() - up.spawned_at
             rows.append({"endpoints_s": round(up.endpoints_after_s, 3), "ready_s": round(ready, 3)})

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import duelctl
 from duelctl.errors import StackNotRunning, TargetUnreachable, UsageError
-from emulator.endpoints import Endpoints
+from duelctl_endpoints import Endpoints
 
 LOCAL = "local"
 ENDPOINTS_DIR = ".duelctl"

@@ -27,7 +27,7 @@ from typing import Any
 import jwt
 from aiohttp import web
 
-from emulator.endpoints import Endpoints
+from duelctl_endpoints import Endpoints
 
 # Local pools only. Same value as duelctl's CLI uses, so users made by either side sign
 # in through the other; it meets the template's password policy.
@@ -67,56 +67,111 @@ def _error_code(exc: Exception) -> str:
     return ""
 
 
-def _issue(aws_url: str, pool_id: str, client_id: str, region: str, username: str) -> str:
-    """Blocking: create `username` if missing, sign in, return its ID token."""
+def local_cognito(
+    aws_url: str, region: str, *, own_session: bool = False, connections: int = 10
+) -> Any:
+    """A boto3 Cognito client for a local pool (moto): fake credentials, short timeouts.
+
+    `own_session` gives the client a boto3 session of its own (~70 ms more), for a caller
+    that shares it between threads under load, as the bench does: then it also waits
+    longer and retries more.
+    """
     import boto3
     from botocore.config import Config
-    from botocore.exceptions import ClientError
 
-    idp = boto3.client(
+    if own_session:
+        factory: Any = boto3.session.Session().client
+        config = Config(
+            connect_timeout=3,
+            read_timeout=30,
+            retries={"max_attempts": 3, "mode": "standard"},
+            max_pool_connections=connections,
+        )
+    else:
+        factory = boto3.client
+        config = Config(connect_timeout=3, read_timeout=15, retries={"max_attempts": 2})
+    return factory(
         "cognito-idp",
         region_name=region,
         endpoint_url=aws_url,
         aws_access_key_id=DUMMY_KEY,
         aws_secret_access_key=DUMMY_KEY,
-        config=Config(connect_timeout=3, read_timeout=15, retries={"max_attempts": 2}),
+        config=config,
     )
 
-    def sign_in() -> dict[str, Any]:
-        result: dict[str, Any] = idp.admin_initiate_auth(
-            UserPoolId=pool_id,
-            ClientId=client_id,
-            AuthFlow="ADMIN_USER_PASSWORD_AUTH",
-            AuthParameters={"USERNAME": username, "PASSWORD": LOCAL_PASSWORD},
-        )
-        return result
+
+def create_user(idp: Any, pool_id: str, username: str, password: str) -> None:
+    """Blocking: make `username` able to sign in with `password` at once (any pool).
+
+    AdminCreateUser with MessageAction SUPPRESS (no invitation), then AdminSetUserPassword
+    Permanent. A user that exists already just gets the password (two tabs signing in the
+    same new name at once: the other one made it).
+    AWS: a user made by AdminCreateUser is FORCE_CHANGE_PASSWORD until a permanent
+    password is set; ADMIN_USER_PASSWORD_AUTH would answer NEW_PASSWORD_REQUIRED.
+    """
+    from botocore.exceptions import ClientError
 
     try:
-        result = sign_in()
+        idp.admin_create_user(UserPoolId=pool_id, Username=username, MessageAction="SUPPRESS")
     except ClientError as exc:
-        code = _error_code(exc)
-        if code == "UserNotFoundException":
-            try:
-                idp.admin_create_user(
-                    UserPoolId=pool_id, Username=username, MessageAction="SUPPRESS"
-                )
-            except ClientError as create_exc:
-                # Two tabs signing in the same new name at once: the other one made it.
-                if _error_code(create_exc) != "UsernameExistsException":
-                    raise
-        elif code != "NotAuthorizedException":  # made elsewhere with another password
+        if _error_code(exc) != "UsernameExistsException":
             raise
-        # AWS: a user made by AdminCreateUser is FORCE_CHANGE_PASSWORD until a permanent
-        # password is set; ADMIN_USER_PASSWORD_AUTH would answer NEW_PASSWORD_REQUIRED.
-        idp.admin_set_user_password(
-            UserPoolId=pool_id, Username=username, Password=LOCAL_PASSWORD, Permanent=True
-        )
-        result = sign_in()
-    token = (result.get("AuthenticationResult") or {}).get("IdToken")
-    if not isinstance(token, str):
+    idp.admin_set_user_password(
+        UserPoolId=pool_id, Username=username, Password=password, Permanent=True
+    )
+
+
+def admin_sign_in(
+    idp: Any, pool_id: str, client_id: str, username: str, password: str
+) -> dict[str, str]:
+    """Blocking: AdminInitiateAuth ADMIN_USER_PASSWORD_AUTH; the `AuthenticationResult`
+    (IdToken, AccessToken, ...). A challenge instead of tokens is a LocalAuthError (502)."""
+    result = idp.admin_initiate_auth(
+        UserPoolId=pool_id,
+        ClientId=client_id,
+        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": username, "PASSWORD": password},
+    )
+    tokens = result.get("AuthenticationResult") or {}
+    if not isinstance(tokens.get("IdToken"), str):
         challenge = result.get("ChallengeName", "no token")
         raise LocalAuthError(f"Cognito issued no token for {username!r} ({challenge})", 502)
-    return token
+    return dict(tokens)
+
+
+def sign_in_local_user(
+    idp: Any,
+    pool_id: str,
+    client_id: str,
+    username: str,
+    *,
+    password: str = LOCAL_PASSWORD,
+    new: bool = False,
+) -> dict[str, str]:
+    """Blocking: sign `username` in to a local pool, creating it (or resetting a password
+    another tool set) first if needed; the `AuthenticationResult`.
+
+    The one implementation of "create the user, set its password, sign in" that the page,
+    `duelctl token`, the bench and tests share. `new=True` (names known to be fresh, as
+    the bench's are) skips the first sign-in attempt: three calls, none failing.
+    """
+    from botocore.exceptions import ClientError
+
+    if not new:
+        try:
+            return admin_sign_in(idp, pool_id, client_id, username, password)
+        except ClientError as exc:
+            # Missing, or made elsewhere with another password: (re)set it below.
+            if _error_code(exc) not in ("UserNotFoundException", "NotAuthorizedException"):
+                raise
+    create_user(idp, pool_id, username, password)
+    return admin_sign_in(idp, pool_id, client_id, username, password)
+
+
+def _issue(aws_url: str, pool_id: str, client_id: str, region: str, username: str) -> str:
+    """Blocking: create `username` if missing, sign in, return its ID token."""
+    idp = local_cognito(aws_url, region)
+    return sign_in_local_user(idp, pool_id, client_id, username)["IdToken"]
 
 
 async def issue_local_token(
@@ -238,8 +293,12 @@ __all__ = [
     "LOCAL_PASSWORD",
     "LocalAuthError",
     "LocalWebApi",
+    "admin_sign_in",
     "check_username",
+    "create_user",
     "issue_local_token",
+    "local_cognito",
+    "sign_in_local_user",
     "token_endpoint",
     "web_config",
 ]

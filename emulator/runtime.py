@@ -18,14 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from duelctl_endpoints import Endpoints
 from emulator.clock import SYSTEM_CLOCK, Clock
-from emulator.endpoints import Endpoints
 from emulator.logs import SERVICE, emit
 from emulator.runner.base import FunctionRunner, Invocation
 from emulator.template.model import Template
 
 if TYPE_CHECKING:
     from emulator.faults.plan import FaultPlan
+    from emulator.services.moto_server import MotoServer
     from emulator.virtual.activity import Activity
     from emulator.virtual.stack import VirtualTime
 
@@ -79,6 +80,27 @@ class _RunnerRef:
             return await self._runner.invoke(function, event, route=route)
 
 
+def prestart_moto(options: EmulatorOptions) -> MotoServer | None:
+    """Start moto's processes now, for an `Emulator` made later with these options.
+
+    moto's start (~0.5 s, mostly importing moto) is the longest step of a stack's start
+    and needs nothing from the template, so `duelctl up` calls this before it loads the
+    template (bench/README.md, "Where the time goes"). Returns at once (the sockets are
+    bound here). None when these options need moto started with an environment of its
+    own (a virtual clock, fault mode) or in this process: the Emulator then starts it.
+    The caller passes the server to `Emulator(moto=...)`, or stops it.
+    """
+    if options.clock != "real" or options.faults is not None:
+        return None
+    from emulator.services.moto_server import MotoServer, default_mode
+
+    if default_mode() != "process":
+        return None
+    moto = MotoServer(options.host)
+    moto.start(wait=False)
+    return moto
+
+
 def default_state_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "duelctl"
@@ -94,11 +116,15 @@ class Emulator:
         options: EmulatorOptions | None = None,
         clock: Clock = SYSTEM_CLOCK,
         runner: FunctionRunner | None = None,
+        moto: MotoServer | None = None,
     ) -> None:
+        """`moto`: from `prestart_moto` (the stack adopts and stops it), so moto's
+        processes start while the caller still loads the template."""
         self.template = template
         self.options = options or EmulatorOptions()
         self.clock = clock
         self._injected_runner = runner
+        self._moto = moto
         self._stack = contextlib.AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
         self._endpoints: Endpoints | None = None
@@ -163,11 +189,18 @@ class Emulator:
         plan = self.faults = self._fault_plan()
         if plan is not None:
             moto_env = {**(moto_env or {}), **plan.moto_env()}
+        early, self._moto = self._moto, None
+        if early is not None and moto_env is not None:
+            early.stop()  # started without the environment this stack's moto needs
+            early = None
+        if early is not None:  # its own start line went out before anyone listened
+            emit(SERVICE, f"moto on {early.url} (started early)", url=early.url, urls=early.urls)
         services = Services(
             clock=self.clock,
             ttl_interval_s=opts.ttl_interval_s,
             moto_env=moto_env,
             faults=plan,
+            moto=early,
         )
         self._stack.callback(services.stop)
         # moto first: its processes import moto while this one imports the rest of the
@@ -344,12 +377,9 @@ class Emulator:
         first_gw = self.gateways[ws.logical_id] if ws else None
         stage = ws.stage if ws else "local"
 
-        def named(output: str, logical: str) -> str | None:
-            if output in t.outputs:
-                return t.outputs[output].value
-            table = t.tables.get(logical)
-            return table.name if table else None
-
+        # The tables the template publishes: every Output whose value is a table's name.
+        names = {table.name for table in t.tables.values()}
+        tables = {key: out.value for key, out in t.outputs.items() if out.value in names}
         pool = next(iter(t.user_pools.values()), None)
         client = next(iter(t.user_pool_clients.values()), None)
         http_base = f"http://127.0.0.1:{http_port}"
@@ -363,8 +393,7 @@ class Emulator:
             aws_endpoint_url=aws_url,
             user_pool_id=pool.pool_id if pool else None,
             user_pool_client_id=client.client_id if client else None,
-            connections_table=named("ConnectionsTableName", "ConnectionsTable"),
-            sessions_table=named("SessionsTableName", "SessionsTable"),
+            tables=tables,
             clock=self.options.clock,
             clock_url=f"{http_base}/_duelctl/clock",
             faults=(
@@ -437,4 +466,4 @@ def run_in_thread(
         thread.join(timeout=30)
 
 
-__all__ = ["Emulator", "EmulatorOptions", "run_in_thread"]
+__all__ = ["Emulator", "EmulatorOptions", "prestart_moto", "run_in_thread"]

@@ -1,20 +1,14 @@
-"""Shared fixtures: one real local stack per test run (style.md §10).
+"""Shared fixtures: one real local stack per test run (style.md §10), and the test tiers.
 
 The stack is the real thing, started the way users start it: `duelctl up` as its own
 process (moto server, the WebSocket gateway on a real socket, handler subprocesses,
-pollers). It runs out of process because moto keeps its state per process: unit tests
-that use moto's in-process `mock_aws` would otherwise reset the stack's tables under it.
-Timers are compressed with --parameter-overrides, as a user would.
+pollers), through duelctl.testing like any app's test suite would. Timers are compressed
+with --parameter-overrides, as a user would.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,14 +22,16 @@ FAST_PARAMS = {
     "StartLeadSeconds": "1",
     "ConnectionTtlSeconds": "3600",
 }
-STARTUP_DEADLINE_S = 60.0
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from duelctl.testing import local_stack  # noqa: E402 (needs the checkout on sys.path)
+from duelctl_endpoints import Endpoints  # noqa: E402
+
 # Test tiers (pyproject's markers): every test that starts one of the slow parts carries
 # its tier's marker and `slow`, so `pytest -m "not slow"` runs the pure tiers only (README,
-# "Tests"). A tier is found from the fixture that starts the part, named with the file that
+# "Set up"). A tier is found from the fixture that starts the part, named with the file that
 # defines it (several test dirs have a `stack` of their own), or from where the test lives;
 # a file that mixes tiers marks its tests itself (`@pytest.mark.process_runner`, ...).
 TESTS = Path(__file__).resolve().parent
@@ -45,7 +41,6 @@ TIER_FIXTURES = {
     ("web/conftest.py", "web_stack"): "browser",
     ("emulator/runner/conftest.py", "make_runner"): "process_runner",
     ("emulator/services/conftest.py", "moto"): "moto_child",  # MotoServer() forks children
-    ("emulator/test_local_auth.py", "pool"): "moto_child",
 }
 TIER_PATHS = {
     "e2e/": "e2e",
@@ -81,65 +76,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker("slow")
 
 
-def start_stack(
-    workdir: Path,
-    params: dict[str, str],
-    template: Path = TEMPLATE,
-    extra: list[str] | None = None,
-) -> subprocess.Popen[bytes]:
-    """Run `duelctl up` in `workdir`; return once `.duelctl/local.json` exists."""
-    overrides = [f"{k}={v}" for k, v in params.items()]
-    log = (workdir / "up.log").open("wb")
-    env = {**os.environ, "XDG_CACHE_HOME": str(workdir / "cache")}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from duelctl.cli import main; main()",
-            "up",
-            "--port",
-            "0",
-            "--http-port",
-            "0",
-            "--template",
-            str(template),
-            *(extra or []),
-            *(["--parameter-overrides", *overrides] if overrides else []),
-        ],
-        cwd=workdir,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    endpoints = workdir / ".duelctl" / "local.json"
-    deadline = time.monotonic() + STARTUP_DEADLINE_S
-    while not endpoints.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"duelctl up did not start:\n{(workdir / 'up.log').read_text()}")
-        time.sleep(0.05)
-    return proc
-
-
-def stop_stack(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """One emulator for the whole run, with compressed timers."""
-    from emulator.endpoints import Endpoints
-
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
+    """One emulator for the whole run, with compressed timers: its endpoints."""
     workdir = tmp_path_factory.mktemp("stack")
-    proc = start_stack(workdir, FAST_PARAMS)
-    try:
-        data = json.loads((workdir / ".duelctl" / "local.json").read_text())
-        endpoints = Endpoints.from_json(data)
-        yield endpoints
-    finally:
-        stop_stack(proc)
+    with local_stack(workdir, template=TEMPLATE, parameters=FAST_PARAMS) as running:
+        yield running.endpoints

@@ -1,4 +1,5 @@
-"""Dependencies point one way: duelctl -> emulator -> (handler strings only) -> lambdas.
+"""Dependencies point one way: duelctl -> emulator -> (handler strings only) -> lambdas,
+and both duelctl and the emulator -> duelctl_endpoints (the endpoints file).
 
 The emulator is generic: it runs any template's handlers and never imports the CLI or the
 duel app; lambdas/ runs on AWS, so it never imports either package; and the CLI uses the
@@ -16,7 +17,6 @@ LAMBDA_PACKAGES = {"duel", "adapters", "handlers"}  # lambdas/ is the code root 
 # The emulator modules duelctl may import: the stack, reading a template, log channels,
 # local sign-in and fault options. Anything else is the emulator's own business.
 EMULATOR_SURFACE = {
-    "emulator.endpoints",
     "emulator.faults.record",
     "emulator.faults.spec",
     "emulator.local_auth",
@@ -69,6 +69,17 @@ def test_lambdas_never_import_the_emulator_or_the_cli() -> None:
         for path in sources("lambdas")
         for module, _ in imports(path)
         if top(module) in {"duelctl", "emulator"}
+    }
+    assert strays == {}
+
+
+def test_the_endpoints_file_model_stands_alone() -> None:
+    """duelctl_endpoints is the contract both sides import, so it imports neither."""
+    strays = {
+        str(path.relative_to(ROOT)): module
+        for path in sources("duelctl_endpoints")
+        for module, _ in imports(path)
+        if top(module) in {"duelctl", "emulator", "lambdas", *LAMBDA_PACKAGES}
     }
     assert strays == {}
 

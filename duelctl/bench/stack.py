@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from duelctl.child import child_env, stop, wait_for_file
 from duelctl.errors import StackStartError
-from emulator.endpoints import Endpoints
+from duelctl_endpoints import Endpoints
 
 STARTUP_TIMEOUT_S = 60.0
 ERROR_PREFIX = "error: "  # the child's last line when it knows why it could not start
@@ -60,13 +61,10 @@ def child_stack(
         args += ["--ready-file", str(ready)]
         for key, value in parameters.items():
             args += ["--parameter", f"{key}={value}"]
-        env = dict(os.environ)
-        if (root := _checkout_root()) is not None:
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         with log_path.open("wb") as log:
             spawned = time.perf_counter()
             proc = subprocess.Popen(
-                args, stdin=subprocess.PIPE, stdout=log, stderr=log, env=env, cwd=tmp
+                args, stdin=subprocess.PIPE, stdout=log, stderr=log, env=child_env(), cwd=tmp
             )
         try:
             info = _wait_ready(proc, ready, log_path, timeout_s)
@@ -78,55 +76,21 @@ def child_stack(
                 endpoints_after_s=time.perf_counter() - spawned,
             )
         finally:
-            _stop(proc)
-
-
-def _checkout_root() -> str | None:
-    """The directory holding `duelctl/` when the child could not import it by itself.
-
-    From a checkout (`python bench/...`, a test run) duelctl is importable only through
-    this process's sys.path, so the child gets the checkout on PYTHONPATH. An installed
-    duelctl lives in site-packages, which the child finds anyway; putting site-packages
-    on PYTHONPATH would place it before the standard library, so it is left alone.
-    """
-    import site
-
-    root = Path(__file__).resolve().parents[2]
-    installed = [*site.getsitepackages(), site.getusersitepackages()]
-    if any(Path(d).resolve() == root for d in installed if d):
-        return None
-    return str(root)
+            stop(proc, signal_number=None, timeout_s=20)  # stdin closed: the child's signal
 
 
 def _wait_ready(
     proc: subprocess.Popen[bytes], ready: Path, log_path: Path, timeout_s: float
 ) -> dict[str, Any]:
-    deadline = time.perf_counter() + timeout_s
-    while True:
-        if ready.exists():
-            data: dict[str, Any] = json.loads(ready.read_text())
-            return data
-        if proc.poll() is not None or time.perf_counter() > deadline:
-            lines = log_path.read_text(errors="replace").strip().splitlines()
-            why = "exited" if proc.returncode is not None else "did not start in time"
-            if lines and lines[-1].startswith(ERROR_PREFIX):  # the child's own diagnosis
-                raise StackStartError(f"the embedded stack {why}: {lines[-1][len(ERROR_PREFIX) :]}")
-            tail = lines[-15:]
-            raise StackStartError(
-                f"the embedded stack {why}" + (":\n" + "\n".join(tail) if tail else "")
-            )
-        time.sleep(0.01)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.stdin is not None:
-        with contextlib.suppress(OSError):
-            proc.stdin.close()  # the child's signal to shut down cleanly
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    if wait_for_file(proc, ready, timeout_s=timeout_s):
+        data: dict[str, Any] = json.loads(ready.read_text())
+        return data
+    lines = log_path.read_text(errors="replace").strip().splitlines()
+    why = "exited" if proc.poll() is not None else "did not start in time"
+    if lines and lines[-1].startswith(ERROR_PREFIX):  # the child's own diagnosis
+        raise StackStartError(f"the embedded stack {why}: {lines[-1][len(ERROR_PREFIX) :]}")
+    tail = lines[-15:]
+    raise StackStartError(f"the embedded stack {why}" + (":\n" + "\n".join(tail) if tail else ""))
 
 
 # ---------------------------------------------------------------------- the child side

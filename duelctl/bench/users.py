@@ -1,8 +1,8 @@
 """Tokens for the bench's users: created in a local pool, or signed in on a stage.
 
 Local: each bench user is new (the run's random prefix), so it is created straight away
-with the admin API (AdminCreateUser, AdminSetUserPassword, AdminInitiateAuth: three calls,
-no failed sign-in first), from a few threads at once. Stage: `CognitoTokens` signs each
+(emulator.local_auth.sign_in_local_user with `new=True`: three calls, no failed sign-in
+first), from a few threads at once. Stage: `CognitoTokens` signs each
 user in with the password, creating missing users when the caller's AWS credentials
 allow it; or the names come from a prepared list (`--users FILE`).
 """
@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from duelctl.client.auth import LOCAL_PASSWORD, CognitoTokens, Identity, identity_of
+from duelctl.client.auth import CognitoTokens, Identity, identity_of
 from duelctl.errors import AuthRejected, TargetUnreachable, UsageError
-from emulator.endpoints import Endpoints
+from duelctl_endpoints import Endpoints
 
 LOCAL_THREADS = 8
 STAGE_CONCURRENCY = 4  # Cognito's InitiateAuth quota is per account; stay polite
@@ -48,47 +48,23 @@ def read_user_list(path: Path) -> list[tuple[str, str | None]]:
 
 
 def local_cognito_client(endpoints: Endpoints) -> Any:
-    import boto3
-    from botocore.config import Config
+    """A Cognito client for the local pool, shared by the bench's user threads."""
+    from emulator.local_auth import local_cognito
 
-    return boto3.session.Session().client(
-        "cognito-idp",
-        region_name=endpoints.region,
-        endpoint_url=endpoints.aws_endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(
-            connect_timeout=3,
-            read_timeout=30,
-            retries={"max_attempts": 3, "mode": "standard"},
-            max_pool_connections=LOCAL_THREADS,
-        ),
-    )
+    url = endpoints.aws_endpoint_url or ""
+    return local_cognito(url, endpoints.region, own_session=True, connections=LOCAL_THREADS)
 
 
 def create_local_user(client: Any, endpoints: Endpoints, username: str) -> Identity:
-    """Create `username` in the local pool with a permanent password; return its ID token."""
-    from botocore.exceptions import ClientError
+    """Create `username` in the local pool with the local password; return its identity."""
+    from emulator.local_auth import LocalAuthError, sign_in_local_user
 
-    pool = endpoints.user_pool_id
+    pool, app = endpoints.user_pool_id or "", endpoints.user_pool_client_id or ""
     try:
-        client.admin_create_user(UserPoolId=pool, Username=username, MessageAction="SUPPRESS")
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "UsernameExistsException":
-            raise
-    client.admin_set_user_password(
-        UserPoolId=pool, Username=username, Password=LOCAL_PASSWORD, Permanent=True
-    )
-    result = client.admin_initiate_auth(
-        UserPoolId=pool,
-        ClientId=endpoints.user_pool_client_id,
-        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
-        AuthParameters={"USERNAME": username, "PASSWORD": LOCAL_PASSWORD},
-    )
-    token = (result.get("AuthenticationResult") or {}).get("IdToken")
-    if not token:
-        raise AuthRejected(f"the local pool issued no token for {username!r}")
-    return identity_of(str(token))
+        tokens = sign_in_local_user(client, pool, app, username, new=True)
+    except LocalAuthError as exc:
+        raise AuthRejected(f"the local pool issued no token for {username!r}: {exc}") from None
+    return identity_of(tokens["IdToken"])
 
 
 async def local_identities(

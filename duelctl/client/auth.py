@@ -22,20 +22,12 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from duelctl.errors import AuthRejected, TargetUnreachable, UsageError
-from emulator.endpoints import Endpoints
+from duelctl_endpoints import Endpoints
 
 T = TypeVar("T")
 PASSWORD_ENV = "DUELCTL_PASSWORD"
 LOCAL_TOKEN_PATH = "/_local/token"  # emulator.local_auth.TOKEN_PATH
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-
-def __getattr__(name: str) -> Any:
-    if name == "LOCAL_PASSWORD":  # the local pool's one password, owned by the emulator
-        from emulator.local_auth import LOCAL_PASSWORD
-
-        return LOCAL_PASSWORD
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,14 +297,11 @@ class CognitoTokens:
     def _admin_create(self, username: str) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        pool = self.endpoints.user_pool_id
+        from emulator.local_auth import create_user  # the same recipe as a local pool's
+
         try:
-            self._client.admin_create_user(
-                UserPoolId=pool, Username=username, MessageAction="SUPPRESS"
-            )
-            self._client.admin_set_user_password(
-                UserPoolId=pool, Username=username, Password=self.password, Permanent=True
-            )
+            pool = self.endpoints.user_pool_id or ""
+            create_user(self._client, pool, username, self.password or "")
         except (ClientError, BotoCoreError) as exc:
             raise AuthRejected(
                 f"user {username!r} does not exist on stage {self.endpoints.target!r} and these "

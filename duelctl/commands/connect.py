@@ -32,7 +32,7 @@ from duelctl.errors import AuthRejected, DuelctlError, TargetUnreachable
 from duelctl.scenario.engine import Event, parse_time
 from duelctl.scenario.parse import tokenize, unquote
 from duelctl.scenario.render import summarize
-from emulator.endpoints import Endpoints
+from duelctl_endpoints import Endpoints
 
 HELP = """\
 [bold]invite[/] USER        invite a user (name from /online, or a user id)

@@ -42,7 +42,7 @@ from duelctl.targets import (
     remove_local_endpoints,
     write_local_endpoints,
 )
-from emulator.endpoints import Endpoints
+from duelctl_endpoints import Endpoints
 
 
 def endpoints_panel(
@@ -62,7 +62,7 @@ def endpoints_panel(
     grid.add_column()
     duel_backend = bool(endpoints.sessions_table and endpoints.user_pool_id)
     virtual = endpoints.clock == "virtual"
-    tables = [t for t in (endpoints.connections_table, endpoints.sessions_table) if t]
+    tables = list(endpoints.tables.values())  # every table the template's Outputs name
     rows = [
         (
             "Web client",
@@ -194,8 +194,11 @@ async def serve(
     clock: str = "real",
     faults: str | None = None,
     faults_seed: int | None = None,
+    moto: Any = None,
 ) -> int:
     """Run the stack until a signal; write and remove the endpoints file around it.
+
+    `moto`: started early by `run_up` (`emulator.runtime.prestart_moto`); the stack adopts it.
 
     Returns the exit status for the signal that stopped it (130 for Ctrl-C, 0 for
     SIGTERM); raises Interrupted when a signal cut the start or the drain short.
@@ -230,7 +233,9 @@ async def serve(
     try:
         async with contextlib.AsyncExitStack() as stack:
             try:
-                emu = await stack.enter_async_context(Emulator(template, options=options))
+                emu = await stack.enter_async_context(
+                    Emulator(template, options=options, moto=moto)
+                )
             except OSError as exc:
                 raise start_error(exc, {"--port": port, "--http-port": http_port}) from None
             started = True
@@ -244,7 +249,7 @@ async def serve(
                 console.info("shutting down ...")
                 if emu.faults is not None:  # counted before moto stops (README "Fault mode")
                     await emu.faults.refresh()
-                    console.info(f"{emu.faults.fired_line()} ({emu.faults.describe()})")
+                    console.info(f"{emu.faults.fired_line()}; spec {emu.faults.describe()}")
             finally:
                 remove_local_endpoints(path)
     except asyncio.CancelledError:
@@ -284,6 +289,41 @@ def run_up(
             f"a local stack already runs here (pid {pid}, {existing}); stop it first"
         )
     check_ports_free({"--port": port, "--http-port": http_port})  # before seconds of start-up
+    from emulator.runtime import EmulatorOptions, prestart_moto
+
+    # moto's processes need nothing from the template: they start while it loads.
+    moto = prestart_moto(EmulatorOptions(clock=clock, faults=faults))
+    try:
+        return _load_and_serve(
+            port=port,
+            http_port=http_port,
+            overrides=overrides,
+            template=template,
+            reload=reload,
+            verbose=verbose,
+            clock=clock,
+            faults=faults,
+            faults_seed=faults_seed,
+            moto=moto,
+        )
+    finally:
+        if moto is not None:
+            moto.stop()  # a no-op once the stack has stopped it
+
+
+def _load_and_serve(
+    *,
+    port: int,
+    http_port: int,
+    overrides: list[str],
+    template: Path | None,
+    reload: bool,
+    verbose: int,
+    clock: str,
+    faults: str | None,
+    faults_seed: int | None,
+    moto: Any,
+) -> int:
     template_path = (template or default_template()).resolve()
     parsed = parse_overrides_checked(overrides) if overrides else {}
     loaded = load_template_checked(template_path, parsed)
@@ -305,6 +345,7 @@ def run_up(
                     clock=clock,
                     faults=faults,
                     faults_seed=faults_seed,
+                    moto=moto,
                 )
             )
         except Interrupted as exc:

@@ -28,13 +28,14 @@ from duelctl.deploy.template import (
     code_bundles,
     load_document,
     stage_parameters,
+    table_outputs,
     template_json,
     with_code_uris,
 )
 from duelctl.deploy.view import DeployView
 from duelctl.errors import UsageError
 from duelctl.targets import endpoints_path
-from emulator.endpoints import Endpoints
+from duelctl_endpoints import Endpoints
 
 BUILD_DIR = Path(".duelctl") / "build"
 
@@ -157,11 +158,11 @@ def write_endpoints(endpoints: Endpoints, cwd: Path) -> Path:
 
 
 def _outputs_file(
-    cfn: Any, stack_id: str, options: DeployOptions, aws: Aws
+    cfn: Any, stack_id: str, options: DeployOptions, aws: Aws, tables: tuple[str, ...]
 ) -> tuple[Endpoints, Path]:
     described = cfn_stack.describe_stack(cfn, stack_id)
     outputs = (described or {}).get("Outputs") or []
-    endpoints = cfn_stack.endpoints_from_outputs(options.stage, aws.region, outputs)
+    endpoints = cfn_stack.endpoints_from_outputs(options.stage, aws.region, outputs, tables)
     return endpoints, write_endpoints(endpoints, options.cwd)
 
 
@@ -187,6 +188,7 @@ def run_deploy(
     check_queue_names(document, name, options.stage)
     parameters = stage_parameters(document, options.stage, options.parameter_overrides)
     bundles = code_bundles(document, options.template.parent)
+    tables = table_outputs(document)
 
     aws = open_session(region=options.region, profile=options.profile)
     cfn = aws.client("cloudformation")
@@ -225,7 +227,7 @@ def run_deploy(
                 f"CloudFormation found nothing to create for {name}: {exc}"
             ) from None
         view.step(f"No changes to deploy: {name} is up to date")
-        endpoints, path = _outputs_file(cfn, str(existing["StackId"]), options, aws)
+        endpoints, path = _outputs_file(cfn, str(existing["StackId"]), options, aws, tables)
         view.info(f"endpoints: {path}")
         return DeployResult("unchanged", name, str(existing["StackId"]), None, endpoints, path)
     view.change_set(cfn_stack.change_rows(changes), kind)
@@ -249,7 +251,7 @@ def run_deploy(
         )
         view.failure(name, status, cause, hint)
         raise DeployFailed(f"stack {name} {status}: {cfn_stack.describe_failure(cause)}")
-    endpoints, path = _outputs_file(cfn, stack_id, options, aws)
+    endpoints, path = _outputs_file(cfn, stack_id, options, aws, tables)
     view.summary(endpoints, path, name)
     return DeployResult("deployed", name, stack_id, change_set_id, endpoints, path)
 

@@ -17,7 +17,7 @@ from typing import Any
 from duelctl.deploy.aws import aws_errors, error_code, error_message
 from duelctl.deploy.errors import DeployError, DeployTemplateError, StackBusy
 from duelctl.errors import UsageError
-from emulator.endpoints import Endpoints
+from duelctl_endpoints import NAMED_TABLE_OUTPUTS, Endpoints
 
 STACK_PREFIX = "duelctl-"
 CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND")
@@ -49,8 +49,6 @@ OUTPUT_FIELDS = {
     "HttpUrl": "http_url",
     "UserPoolId": "user_pool_id",
     "UserPoolClientId": "user_pool_client_id",
-    "ConnectionsTableName": "connections_table",
-    "SessionsTableName": "sessions_table",
 }
 REQUIRED_OUTPUTS = ("WebSocketUrl", "ManagementUrl", "HttpUrl")
 
@@ -135,9 +133,13 @@ def describe_failure(event: Event | None) -> str:
 
 
 def endpoints_from_outputs(
-    stage: str, region: str, outputs: Iterable[Mapping[str, Any]]
+    stage: str,
+    region: str,
+    outputs: Iterable[Mapping[str, Any]],
+    table_outputs: Iterable[str] = tuple(NAMED_TABLE_OUTPUTS),
 ) -> Endpoints:
-    """The endpoints file of a deployed stage, from the stack's Outputs."""
+    """The endpoints file of a deployed stage, from the stack's Outputs; `table_outputs`
+    are the ones that name tables (template.table_outputs)."""
     values = {str(o.get("OutputKey")): str(o.get("OutputValue", "")) for o in outputs}
     if not values:
         raise DeployError(
@@ -163,8 +165,7 @@ def endpoints_from_outputs(
         aws_endpoint_url=None,  # a deployed stage talks to AWS itself
         user_pool_id=fields["user_pool_id"],
         user_pool_client_id=fields["user_pool_client_id"],
-        connections_table=fields["connections_table"],
-        sessions_table=fields["sessions_table"],
+        tables={key: values[key] for key in table_outputs if values.get(key)},
     )
 
 

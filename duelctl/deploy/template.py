@@ -24,6 +24,7 @@ from duelctl.deploy.package import Platform
 from duelctl.errors import UsageError
 
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"
+TABLE_TYPES = ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable")
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
 # AWS: TemplateBody is limited to 51,200 bytes; larger templates go through S3
 # (CloudFormation User Guide, "CloudFormation quotas").
@@ -205,6 +206,25 @@ def check_queue_names(document: dict[str, Any], stack: str, stage: str) -> None:
             f"named with {longest[0]} characters and SQS allows {MAX_QUEUE_NAME}; use a "
             f"stage of at most {room} characters"
         )
+
+
+def table_outputs(document: dict[str, Any]) -> tuple[str, ...]:
+    """The Outputs whose value is a table's name (`!Ref` of a table): the endpoints file's
+    `tables`, as `duelctl up` finds them in its template (docs/protocol.md)."""
+    resources = document.get("Resources") or {}
+    tables = {
+        logical_id
+        for logical_id, resource in resources.items()
+        if isinstance(resource, dict) and resource.get("Type") in TABLE_TYPES
+    }
+    outputs = document.get("Outputs")
+    return tuple(
+        key
+        for key, output in (outputs.items() if isinstance(outputs, dict) else ())
+        if isinstance(output, dict)
+        and isinstance(output.get("Value"), dict)
+        and output["Value"].get("Ref") in tables
+    )
 
 
 def template_json(document: dict[str, Any]) -> str:

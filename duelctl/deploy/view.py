@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from duelctl import console
-from emulator.endpoints import Endpoints
+from duelctl_endpoints import Endpoints
 
 LIVE_ROWS = 18
 _ACTION_STYLE = {"Add": "green", "Modify": "yellow", "Remove": "red", "Import": "cyan"}

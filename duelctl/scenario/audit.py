@@ -55,7 +55,7 @@ from duelctl.scenario.invariants import (
 from duelctl.scenario.model import Scenario, Step, Where
 from duelctl.scenario.results import Result
 from duelctl.targets import Target
-from emulator.endpoints import Endpoints
+from duelctl_endpoints import Endpoints
 
 DEFAULT_GRACE_S = 200.0  # covers three SQS redeliveries at the timer queue's 60 s timeout
 MIN_SETTLE_S = 2.0

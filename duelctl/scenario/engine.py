@@ -44,7 +44,7 @@ from duelctl.scenario.results import (
     same_value,
     show,
 )
-from emulator.endpoints import Endpoints
+from duelctl_endpoints import Endpoints
 
 # A connection quiet this long (stack seconds) during a wait gets a `ping`, as a real
 # client keeps its socket alive: API Gateway closes one idle for 10 minutes (docs/

@@ -39,7 +39,3 @@ class Gone(ManagementError):
 
 class PayloadTooLarge(ManagementError):
     status, error_type = 413, "PayloadTooLargeException"
-
-
-class LimitExceeded(ManagementError):
-    status, error_type = 429, "LimitExceededException"

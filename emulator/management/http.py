@@ -183,8 +183,3 @@ class ManagementApi:
             await port.delete_connection(connection_id)
             return web.Response(status=204)
         raise Forbidden("Forbidden")
-
-
-def management_routes(resolve: Resolver) -> list[web.RouteDef]:
-    """Routes serving the @connections API for a standalone aiohttp app."""
-    return ManagementApi(resolve).routes()

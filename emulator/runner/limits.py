@@ -52,17 +52,6 @@ def default_max_workers(functions: int) -> int:
 # request path. Spares only use free room in the budget.
 SPARES_PER_FUNCTION = _env_int("DUELCTL_SPARES", 1)
 
-# Scheduling priority of a worker once its init is done (a nice value, 0 = as the rest of
-# the stack). Every worker leads its own session (bootstrap.py), and Linux's autogroup
-# scheduler gives each session an equal share of the CPU before it looks at processes: in
-# a burst, eight runnable workers were eight shares against one for all of moto's
-# processes, and moto's DynamoDB process, which every handler call waits for, spent twice
-# as long waiting for a CPU as running (bench/README.md, "Where the time goes"). A worker
-# niced (its autogroup and its process) gives way to moto and the gateway, the serial
-# parts every invocation goes through; on AWS those services never share a CPU with a
-# function at all. Raising a nice value needs no privilege.
-WORKER_NICE = _env_int("DUELCTL_WORKER_NICE", 10)
-
 # Inits `prewarm` runs at once, so a background prewarm leaves cores to real invokes.
 PREWARM_PARALLEL = CPUS
 

@@ -29,14 +29,12 @@ settings every worker is started with.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from emulator.runner.calls import Call
-from emulator.runner.limits import SPARES_PER_FUNCTION, WORKER_NICE
+from emulator.runner.limits import SPARES_PER_FUNCTION
 from emulator.runner.spawn import Launcher
 from emulator.runner.worker import Worker
 from emulator.template.model import Function
@@ -51,7 +49,6 @@ class Settings:
     init_timeout_s: float
     exit_grace_s: float
     spares: int = SPARES_PER_FUNCTION
-    nice: int = WORKER_NICE  # a ready worker's scheduling priority (limits.WORKER_NICE)
 
 
 class Fleet:
@@ -227,8 +224,6 @@ class FunctionPool:
         failed = after_init and worker.lifecycle.reset
         if after_init:
             self.init_failing = failed
-            if not failed and worker.pid is not None:
-                give_way(worker.pid, self.fleet.settings.nice)
         if worker.generation != self.generation or self.removed or self.fleet.closed:
             worker.kill()  # retired by a reload
             return
@@ -284,26 +279,6 @@ class FunctionPool:
 
     def note_python(self, version: str) -> None:
         self.fleet.note_python(self.fn, version)
-
-
-def give_way(pid: int, nice: int) -> None:
-    """Lower a worker's scheduling priority to `nice` (limits.WORKER_NICE says why).
-
-    Both knobs, because which one the scheduler heeds depends on the kernel: with
-    autogroups (Linux's default on desktops) a session's share is set by its autogroup's
-    nice value, the worker being the only process of its session; without them, by the
-    process's own. Best effort: where neither exists (not Linux) nothing changes.
-    """
-    if nice <= 0:
-        return
-    with contextlib.suppress(OSError):
-        # An autogroup is its session's: touch it only if the worker leads a session of
-        # its own, never the emulator's.
-        if os.getsid(pid) == pid:
-            with open(f"/proc/{pid}/autogroup", "w") as autogroup:
-                autogroup.write(str(nice))
-    with contextlib.suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, pid, nice)
 
 
 def _eviction_order(worker: Worker) -> tuple[bool, float]:

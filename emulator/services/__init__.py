@@ -42,13 +42,16 @@ class Services:
         port: int = 0,
         moto_env: Mapping[str, str] | None = None,
         faults: FaultPlan | None = None,
+        moto: MotoServer | None = None,
     ) -> None:
+        """`moto`: one already started (`start(wait=False)`) with this environment, which
+        these services adopt and stop, instead of starting their own."""
         self._clock = clock
         self._faults = faults  # fault mode: the pollers' hooks (emulator/faults/)
         self._ttl_interval_s = ttl_interval_s
         self._host, self._port = host, port
         self._moto_env = dict(moto_env or {})  # e.g. the virtual clock's DUELCTL_CLOCK_FILE
-        self._moto: MotoServer | None = None
+        self._moto: MotoServer | None = moto
         self._template: Template | None = None
         self._provisioned: Provisioned | None = None
         self._marks: TtlMarks | None = None
@@ -98,6 +101,7 @@ class Services:
         if self._moto is None:
             self._moto = MotoServer(self._host, self._port, env=self._moto_env)
             self._moto.start(wait=False)
+        if self._marks is None:
             self._marks = TtlMarks()
         return self._moto.url
 

@@ -1,6 +1,6 @@
 """End-to-end harness for the sample apps: one real `duelctl up --template` per app.
 
-Each app runs the way a user runs it (tests/conftest.py `start_stack`: its own process,
+Each app runs the way a user runs it (duelctl.testing `local_stack`: its own process,
 real sockets, its own moto), so the apps' stacks never share state. Clients are plain
 WebSocket connections that keep every text frame they receive, in order.
 """
@@ -23,7 +23,7 @@ import boto3
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.conftest import start_stack, stop_stack
+from duelctl.testing import local_stack, up_command
 
 APPS = Path(__file__).resolve().parent
 LOCAL_PYTHON = "python{}.{}".format(*sys.version_info[:2])
@@ -74,12 +74,8 @@ def running_app(
 ) -> Iterator[AppStack]:
     """`duelctl up --template tests/apps/<app>/<template>` in a fresh directory."""
     workdir = tmp_path_factory.mktemp(app)
-    proc = start_stack(workdir, params, APPS / app / template)
-    try:
-        endpoints = json.loads((workdir / ".duelctl" / "local.json").read_text())
-        yield AppStack(app, workdir, endpoints)
-    finally:
-        stop_stack(proc)
+    with local_stack(workdir, template=APPS / app / template, parameters=params) as stack:
+        yield AppStack(app, stack.workdir, stack.data)
 
 
 @dataclass
@@ -213,19 +209,5 @@ def generated_name(stack: str, logical_id: str) -> re.Pattern[str]:
 def run_up(template: Path, workdir: Path) -> subprocess.Popen[bytes]:
     """Start `duelctl up --template <template>` (for templates that must not start)."""
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from duelctl.cli import main; main()",
-            "up",
-            "--port",
-            "0",
-            "--http-port",
-            "0",
-            "--template",
-            str(template),
-        ],
-        cwd=workdir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        up_command(template), cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )

@@ -28,7 +28,7 @@ from moto.server import ThreadedMotoServer
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from emulator.endpoints import Endpoints
+from duelctl_endpoints import Endpoints
 
 
 @dataclass(frozen=True)

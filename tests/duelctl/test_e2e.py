@@ -20,6 +20,8 @@ from pathlib import Path
 import jwt
 import pytest
 
+from duelctl.testing import start_stack
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 pytestmark = pytest.mark.e2e
@@ -78,43 +80,26 @@ def test_every_example_passes_with_a_junit_report(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
     """`duelctl up` as a real subprocess with a long duel and a short lead."""
-    log = (tmp_path / "up.log").open("w+")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "duelctl.cli",
-            "up",
-            "--no-reload",
-            "--parameter-overrides",
-            "StartLeadSeconds=1",
-            "InviteTimeoutSeconds=30",
-        ],
-        cwd=tmp_path,
+    stack = start_stack(
+        tmp_path,
+        parameters={"StartLeadSeconds": "1", "InviteTimeoutSeconds": "30"},
+        args=["--no-reload"],
         env=env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
+        timeout_s=90,
     )
-    endpoints = tmp_path / ".duelctl" / "local.json"
-    deadline = time.monotonic() + 90
-    while not endpoints.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
     try:
-        assert endpoints.exists(), (
-            f"up did not write {endpoints}:\n{(tmp_path / 'up.log').read_text()}"
-        )
-        yield proc, tmp_path
+        yield stack.proc, tmp_path
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        log.close()
+        if stack.proc.poll() is None:  # the tests stop it themselves, and check how
+            stack.proc.kill()
+            stack.proc.wait(10)
 
 
-def test_up_serves_clients_and_cleans_up_on_sigterm(up: tuple[subprocess.Popen[str], Path]) -> None:
+def test_up_serves_clients_and_cleans_up_on_sigterm(
+    up: tuple[subprocess.Popen[bytes], Path],
+) -> None:
     """up writes local.json, serves token/online/connect/simulate/run, and SIGTERM removes it."""
     proc, cwd = up
     endpoints = json.loads((cwd / ".duelctl" / "local.json").read_text())
@@ -200,7 +185,7 @@ def test_up_on_a_busy_port_is_exit_5(tmp_path: Path) -> None:
 
 
 def test_up_logs_read_as_people_and_ctrl_c_exits_130(
-    up: tuple[subprocess.Popen[str], Path],
+    up: tuple[subprocess.Popen[bytes], Path],
 ) -> None:
     """Names not UUIDs, a refused token as one denial, one runtime note; Ctrl-C is 130."""
     proc, cwd = up

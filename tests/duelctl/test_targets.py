@@ -20,7 +20,7 @@ from duelctl.targets import (
     stack_info_path,
     write_local_endpoints,
 )
-from emulator.endpoints import Endpoints
+from duelctl_endpoints import Endpoints
 
 
 def endpoints_for(port: int, target: str = "local", local: bool = True) -> Endpoints:

@@ -10,42 +10,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-PASSWORD = "duel-e2e-password"
+from duelctl.client.auth import Identity
+from duelctl.testing import sign_in
+from duelctl_endpoints import Endpoints
+
 _counter = itertools.count()
 
-
-@dataclass
-class User:
-    username: str
-    user_id: str
-    token: str
+User = Identity  # username, user_id (the token's `sub`), token
 
 
-def make_user(endpoints: Any, name: str) -> User:
-    """Create a Cognito user in the local pool and sign in (ADMIN_USER_PASSWORD_AUTH)."""
-    idp = boto3.client(
-        "cognito-idp",
-        endpoint_url=endpoints.aws_endpoint_url,
-        region_name=endpoints.region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    pool, client = endpoints.user_pool_id, endpoints.user_pool_client_id
-    idp.admin_create_user(UserPoolId=pool, Username=name, MessageAction="SUPPRESS")
-    idp.admin_set_user_password(UserPoolId=pool, Username=name, Password=PASSWORD, Permanent=True)
-    auth = idp.admin_initiate_auth(
-        UserPoolId=pool,
-        ClientId=client,
-        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
-        AuthParameters={"USERNAME": name, "PASSWORD": PASSWORD},
-    )["AuthenticationResult"]
-    user = idp.admin_get_user(UserPoolId=pool, Username=name)
-    sub = next(a["Value"] for a in user["UserAttributes"] if a["Name"] == "sub")
-    return User(name, sub, auth["IdToken"])
+def make_user(endpoints: Endpoints, name: str) -> User:
+    """A user of the local pool, signed in (created on first use, as `duelctl token` does)."""
+    return sign_in(endpoints, name)
 
 
 @dataclass

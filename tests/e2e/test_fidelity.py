@@ -15,7 +15,8 @@ import boto3
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.conftest import ROOT, start_stack, stop_stack
+from duelctl.testing import local_stack
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -152,14 +153,8 @@ def reload_stack(tmp_path: Path) -> Any:
     app = tmp_path / "app"
     shutil.copytree(ROOT / "lambdas", app / "lambdas", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "template.yaml", app / "template.yaml")
-    proc = start_stack(app, {}, template=app / "template.yaml", extra=["--reload"])
-    try:
-        from emulator.endpoints import Endpoints
-
-        data = json.loads((app / ".duelctl" / "local.json").read_text())
-        yield app, Endpoints.from_json(data)
-    finally:
-        stop_stack(proc)
+    with local_stack(app, template=app / "template.yaml", args=["--reload"]) as stack:
+        yield app, stack.endpoints
 
 
 async def test_hot_reload_runs_edited_handler_code(reload_stack: Any, users: Any) -> None:

@@ -24,8 +24,9 @@ from duelctl.scenario.builtin import builtin_scenarios
 from duelctl.scenario.engine import KEEPALIVE_ID, Result
 from duelctl.scenario.play import PlayOptions, isolated_users, play
 from duelctl.targets import Target
-from emulator.endpoints import Endpoints
-from tests.conftest import ROOT, start_stack, stop_stack
+from duelctl.testing import local_stack
+from duelctl_endpoints import Endpoints
+from tests.conftest import ROOT, TEMPLATE
 
 pytestmark = pytest.mark.e2e
 
@@ -34,12 +35,8 @@ pytestmark = pytest.mark.e2e
 def virtual_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Endpoints, Path]]:
     """`duelctl up --clock virtual` with the template's default timers (60 s, 600 s, 3 s)."""
     workdir = tmp_path_factory.mktemp("virtual")
-    proc = start_stack(workdir, {}, extra=["--clock", "virtual"])
-    try:
-        path = workdir / ".duelctl" / "local.json"
-        yield Endpoints.from_json(json.loads(path.read_text())), path
-    finally:
-        stop_stack(proc)
+    with local_stack(workdir, template=TEMPLATE, args=["--clock", "virtual"]) as stack:
+        yield stack.endpoints, workdir / ".duelctl" / "local.json"
 
 
 async def play_builtin(name: str, endpoints: Endpoints) -> Result:

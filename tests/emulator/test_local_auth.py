@@ -9,17 +9,18 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import aiohttp
-import boto3
 import jwt
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from emulator.endpoints import Endpoints
+from duelctl_endpoints import Endpoints
 from emulator.local_auth import (
     LocalAuthError,
     LocalWebApi,
+    create_user,
     issue_local_token,
+    local_cognito,
     token_endpoint,
     web_config,
 )
@@ -47,15 +48,10 @@ class Pool:
 
 @pytest.fixture(scope="module")
 def pool() -> Iterator[Pool]:
-    """A moto server with one pool and an app client that allows admin password auth."""
-    with MotoServer() as server:
-        idp = boto3.client(
-            "cognito-idp",
-            region_name=REGION,
-            endpoint_url=server.url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+    """A moto server (a thread of this process: plain moto, no child) with one pool and an
+    app client that allows admin password auth."""
+    with MotoServer(mode="thread") as server:
+        idp = local_cognito(server.url, REGION)
         pool_id = idp.create_user_pool(
             PoolName=f"web-{uuid.uuid4().hex[:8]}",
             Policies=TEMPLATE_PASSWORD_POLICY,
@@ -95,17 +91,7 @@ async def test_second_sign_in_keeps_the_same_user(pool: Pool) -> None:
 async def test_user_made_elsewhere_with_other_password_can_sign_in(pool: Pool) -> None:
     """A user another tool created with its own password still gets a token."""
     name = _name("cy")
-    idp = boto3.client(
-        "cognito-idp",
-        region_name=REGION,
-        endpoint_url=pool.aws_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    idp.admin_create_user(UserPoolId=pool.pool_id, Username=name, MessageAction="SUPPRESS")
-    idp.admin_set_user_password(
-        UserPoolId=pool.pool_id, Username=name, Password="some-other-pass", Permanent=True
-    )
+    create_user(local_cognito(pool.aws_url, REGION), pool.pool_id, name, "some-other-pass")
     result = await issue_local_token(pool.aws_url, pool.pool_id, pool.client_id, REGION, name)
     assert result["username"] == name
 
@@ -151,7 +137,7 @@ async def test_endpoint_answers_400_with_message(pool: Pool, raw: bytes) -> None
 
 async def test_endpoint_answers_502_when_cognito_is_unreachable(pool: Pool) -> None:
     """An unreachable local AWS endpoint is a 502 naming the failure, not a crash."""
-    with MotoServer() as other:
+    with MotoServer(mode="thread") as other:
         dead_url = other.url
     status, body = await token_endpoint(
         b'{"username": "eve"}',

@@ -12,12 +12,9 @@ README's test command passes on a fresh machine; `DUELCTL_REQUIRE_BROWSER=1` (se
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from duelctl.errors import StackStartError
+from duelctl.testing import start_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "web"
@@ -39,11 +39,11 @@ MISSING = "Chromium not found: apt-get install chromium (and pip install playwri
 INVITE_TIMEOUT_S = 3
 DUEL_S = 8
 START_LEAD_S = 1
-PARAMETERS = [
-    f"InviteTimeoutSeconds={INVITE_TIMEOUT_S}",
-    f"DuelSeconds={DUEL_S}",
-    f"StartLeadSeconds={START_LEAD_S}",
-]
+PARAMETERS = {
+    "InviteTimeoutSeconds": str(INVITE_TIMEOUT_S),
+    "DuelSeconds": str(DUEL_S),
+    "StartLeadSeconds": str(START_LEAD_S),
+}
 STACK_START_TIMEOUT_S = 90.0
 
 # Debian's Chromium as a headless test browser: no GPU, no QUIC, and none of its
@@ -96,12 +96,6 @@ class WebStack:
         return str(self.endpoints["http_url"]).rstrip("/") + "/"
 
 
-def _tail(path: Path, lines: int = 40) -> str:
-    with contextlib.suppress(OSError):
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    return ""
-
-
 def _check_serves_page(http_url: str) -> None:
     """Fail at once, saying what is missing, when `duelctl up` does not serve the page."""
     for path in ("/", "/config.json"):
@@ -119,45 +113,20 @@ def _check_serves_page(http_url: str) -> None:
 def web_stack(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebStack]:
     """`duelctl up` with compressed timers in a fresh working dir, for the whole run."""
     workdir = tmp_path_factory.mktemp("web-stack")
-    log_path = workdir / "duelctl-up.log"
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env["XDG_CACHE_HOME"] = str(workdir / "cache")  # own CA certs, not the user's
-    command = [
-        sys.executable,
-        "-m",
-        "duelctl.cli",
-        "up",
-        "--port",
-        "0",
-        "--http-port",
-        "0",
-        "--no-reload",
-        "--parameter-overrides",
-        *PARAMETERS,
-    ]
-    endpoints_file = workdir / ".duelctl" / "local.json"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + STACK_START_TIMEOUT_S
-            while not endpoints_file.exists():
-                if proc.poll() is not None:
-                    pytest.fail(f"duelctl up exited with {proc.returncode}:\n{_tail(log_path)}")
-                if time.monotonic() > deadline:
-                    pytest.fail(f"duelctl up wrote no endpoints file:\n{_tail(log_path)}")
-                time.sleep(0.1)
-            endpoints = json.loads(endpoints_file.read_text())
-            _check_serves_page(str(endpoints["http_url"]))
-            yield WebStack(endpoints=endpoints, workdir=workdir)
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)  # Ctrl-C: the clean shutdown path
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+    try:
+        stack = start_stack(
+            workdir,
+            parameters=PARAMETERS,
+            args=["--no-reload"],
+            timeout_s=STACK_START_TIMEOUT_S,
+        )
+    except StackStartError as exc:
+        pytest.fail(str(exc))
+    try:
+        _check_serves_page(str(stack.data["http_url"]))
+        yield WebStack(endpoints=stack.data, workdir=workdir)
+    finally:
+        stack.stop(signal.SIGINT)  # Ctrl-C: the clean shutdown path
 
 
 @pytest.fixture(scope="module")

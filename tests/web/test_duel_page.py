@@ -12,6 +12,8 @@ from typing import Any
 
 import boto3
 
+from emulator.local_auth import create_user, local_cognito
+
 try:
     from playwright.sync_api import expect
 except ImportError:  # the fixtures skip (or fail under DUELCTL_REQUIRE_BROWSER=1)
@@ -332,16 +334,8 @@ def test_stage_sign_in_uses_the_password(new_player: NewPlayer, web_stack: Any) 
     """With `local_auth: false` the page signs in by password against the Cognito API."""
     endpoints = web_stack.endpoints
     name, password = unique("quinn"), "correct-horse-battery"
-    idp = boto3.client(
-        "cognito-idp",
-        region_name=endpoints["region"],
-        endpoint_url=endpoints["aws_endpoint_url"],
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    pool = endpoints["user_pool_id"]
-    idp.admin_create_user(UserPoolId=pool, Username=name, MessageAction="SUPPRESS")
-    idp.admin_set_user_password(UserPoolId=pool, Username=name, Password=password, Permanent=True)
+    idp = local_cognito(endpoints["aws_endpoint_url"], endpoints["region"])
+    create_user(idp, endpoints["user_pool_id"], name, password)
     # A deployed stage's config.json, except that Cognito is the local one.
     keys = ("target", "stage", "region", "websocket_url", "http_url", "user_pool_client_id")
     stage_config = {key: endpoints[key] for key in keys}

@@ -10,7 +10,7 @@ import pytest
 
 from duelctl.client.auth import CognitoTokens, forged_copy, identity_of
 from duelctl.errors import AuthRejected, TargetUnreachable, UsageError
-from emulator.endpoints import Endpoints
+from duelctl_endpoints import Endpoints
 
 
 def local_endpoints(cognito) -> Endpoints:

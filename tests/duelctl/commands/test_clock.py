@@ -8,7 +8,7 @@ import pytest
 
 from duelctl.commands.clock import clock_url, describe, parse_duration
 from duelctl.errors import StackNotRunning, UsageError
-from emulator.endpoints import Endpoints
+from duelctl_endpoints import Endpoints
 
 
 def test_durations() -> None:

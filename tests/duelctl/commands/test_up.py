@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from duelctl.commands.up import endpoints_panel
-from emulator.endpoints import Endpoints
+from duelctl_endpoints import Endpoints
 
 
 def test_the_panel_lists_every_endpoint_and_next_steps() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from duelctl.commands.up import endpoints_panel
-from emulator.endpoints import Endpoints
+from duelctl_endpoints import Endpoints
 
 DEFAULTS = {"InviteTimeoutSeconds": "60", "DuelSeconds": "600", "StartLeadSeconds": "3"}
 ENDPOINTS = Endpoints(

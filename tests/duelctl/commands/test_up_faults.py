@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 
 from duelctl.cli import app
 from duelctl.commands.up import endpoints_panel
-from emulator.endpoints import Endpoints
-from tests.conftest import FAST_PARAMS, start_stack, stop_stack
+from duelctl.testing import start_stack
+from duelctl_endpoints import Endpoints
+from tests.conftest import FAST_PARAMS, TEMPLATE
 
 ENDPOINTS = Endpoints(
     target="local",
@@ -75,10 +76,11 @@ def test_a_bad_spec_is_one_line_and_exit_2(args: list[str], says: str) -> None:
 
 @pytest.mark.e2e
 def test_up_publishes_the_faults_and_sums_them_up_at_shutdown(tmp_path: Path) -> None:
-    proc = start_stack(
+    stack = start_stack(
         tmp_path,
-        FAST_PARAMS,
-        extra=["--faults", "lambda-crash=1,ddb-throttle=0.5", "--faults-seed", "5"],
+        template=TEMPLATE,
+        parameters=FAST_PARAMS,
+        args=["--faults", "lambda-crash=1,ddb-throttle=0.5", "--faults-seed", "5"],
     )
     try:
         endpoints = json.loads((tmp_path / ".duelctl" / "local.json").read_text())
@@ -96,7 +98,7 @@ def test_up_publishes_the_faults_and_sums_them_up_at_shutdown(tmp_path: Path) ->
             assert json.loads(response.read())["errorType"] == "Runtime.ExitError"
         current = get(faults["url"])
     finally:
-        stop_stack(proc)
+        stack.stop()
     log = (tmp_path / "up.log").read_text()
     assert "fault mode: ddb-throttle=0.5,lambda-crash=1 (seed 5)" in log
     assert "faults fired: ddb-throttle" in log and "(seed 5)" in log

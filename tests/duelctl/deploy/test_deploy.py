@@ -17,7 +17,7 @@ import jwt
 import pytest
 from typer.testing import CliRunner
 
-from emulator.endpoints import Endpoints
+from duelctl_endpoints import Endpoints
 
 from .conftest import ACCOUNT, LEFT_UNCREATED, REGION, Moto, cfn_backend
 
@@ -275,6 +275,7 @@ def test_help_lists_the_flags_and_examples(duelctl: Any) -> None:
     assert "--yes" in destroy_help.stdout and "duelctl destroy" in destroy_help.stdout
 
 
+@pytest.mark.slow  # pip install of lambdas/requirements.txt
 def test_vendoring_installs_lambdas_requirements_txt(
     aws_env: Moto, project: Path, stage: str
 ) -> None:

@@ -152,7 +152,19 @@ def test_outputs_become_the_endpoints_file() -> None:
         "user_pool_client_id": "client26",
         "connections_table": "duelctl-dev-connections",
         "sessions_table": "duelctl-dev-sessions",
+        "tables": {
+            "ConnectionsTableName": "duelctl-dev-connections",
+            "SessionsTableName": "duelctl-dev-sessions",
+        },
     }
+
+
+def test_only_the_outputs_naming_tables_are_tables() -> None:
+    """`tables` holds the outputs the template says are tables, whatever their names."""
+    outputs = [*OUTPUTS, {"OutputKey": "ScoresTableName", "OutputValue": "duelctl-dev-scores"}]
+    endpoints = endpoints_from_outputs("dev", "us-east-1", outputs, ("ScoresTableName",))
+    assert endpoints.tables == {"ScoresTableName": "duelctl-dev-scores"}
+    assert endpoints.connections_table is None and endpoints.sessions_table is None
 
 
 def test_missing_url_outputs_are_a_deploy_error() -> None:

@@ -15,6 +15,7 @@ from duelctl.deploy.template import (
     has_sam_transform,
     load_document,
     stage_parameters,
+    table_outputs,
     template_json,
     with_code_uris,
 )
@@ -162,3 +163,12 @@ def test_a_yaml_error_names_the_file_and_line(tmp_path: Path) -> None:
     path.write_text("just: text\n")
     with pytest.raises(DeployTemplateError, match="not a CloudFormation template"):
         load_document(path)
+
+
+def test_table_outputs_are_the_outputs_that_ref_a_table(document: dict) -> None:
+    """The endpoints file's `tables`: outputs whose value is `!Ref` of a table resource."""
+    assert table_outputs(document) == ("ConnectionsTableName", "SessionsTableName")
+    document["Outputs"]["Again"] = {"Value": {"Ref": "SessionsTable"}}
+    document["Outputs"]["Queue"] = {"Value": {"Ref": "TimerQueue"}}
+    assert "Again" in table_outputs(document) and "Queue" not in table_outputs(document)
+    assert table_outputs({"Resources": {}}) == ()

@@ -12,6 +12,7 @@ from moto.server import ThreadedMotoServer
 from emulator.clock import SYSTEM_CLOCK
 from emulator.httpapi.authorizer import JwtError, authorize
 from emulator.httpapi.keys import JwksKeyProvider
+from emulator.local_auth import sign_in_local_user
 from emulator.template.model import JwtAuthorizer
 
 PASSWORD = "Passw0rd!x"
@@ -47,16 +48,7 @@ def pool() -> Iterator[Pool]:
             ClientName="duel-client",
             ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH"],
         )["UserPoolClient"]["ClientId"]
-        cognito.admin_create_user(UserPoolId=pool_id, Username="alice", TemporaryPassword=PASSWORD)
-        cognito.admin_set_user_password(
-            UserPoolId=pool_id, Username="alice", Password=PASSWORD, Permanent=True
-        )
-        tokens = cognito.admin_initiate_auth(
-            UserPoolId=pool_id,
-            ClientId=client_id,
-            AuthFlow="ADMIN_USER_PASSWORD_AUTH",
-            AuthParameters={"USERNAME": "alice", "PASSWORD": PASSWORD},
-        )["AuthenticationResult"]
+        tokens = sign_in_local_user(cognito, pool_id, client_id, "alice", password=PASSWORD)
         yield Pool(url, pool_id, client_id, tokens["IdToken"], tokens["AccessToken"])
     finally:
         cognito.close()

@@ -13,6 +13,7 @@ from typing import Any
 import jwt
 import pytest
 
+from emulator.local_auth import create_user
 from emulator.services.aws import client
 from emulator.services.moto_server import MotoServer
 from emulator.services.provision import provision
@@ -196,10 +197,7 @@ def test_queues_get_attributes_fifo_and_redrive_to_the_dlq_arn(
 
 def _sign_in(moto: MotoServer, pool: UserPool, app: UserPoolClient, username: str) -> Any:
     idp = client("cognito-idp", moto.url, "us-east-1")
-    idp.admin_create_user(UserPoolId=pool.pool_id, Username=username, MessageAction="SUPPRESS")
-    idp.admin_set_user_password(
-        UserPoolId=pool.pool_id, Username=username, Password=PASSWORD, Permanent=True
-    )
+    create_user(idp, pool.pool_id, username, PASSWORD)
     return idp
 
 

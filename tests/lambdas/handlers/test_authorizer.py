@@ -17,6 +17,7 @@ from jwt.algorithms import RSAAlgorithm
 from adapters import deps as deps_module
 from adapters.config import Config
 from adapters.deps import Deps
+from emulator.local_auth import sign_in_local_user
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod/$connect"
@@ -157,16 +158,7 @@ def test_moto_cognito_tokens_pass(aws, install, clock, event, monkeypatch) -> No
     client = cognito.create_user_pool_client(
         UserPoolId=pool, ClientName="duelctl", ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH"]
     )["UserPoolClient"]["ClientId"]
-    cognito.admin_create_user(UserPoolId=pool, Username="alice", TemporaryPassword="Secret123!")
-    cognito.admin_set_user_password(
-        UserPoolId=pool, Username="alice", Password="Secret123!", Permanent=True
-    )
-    result = cognito.admin_initiate_auth(
-        UserPoolId=pool,
-        ClientId=client,
-        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
-        AuthParameters={"USERNAME": "alice", "PASSWORD": "Secret123!"},
-    )["AuthenticationResult"]
+    result = sign_in_local_user(cognito, pool, client, "alice", password="Secret123!")
     monkeypatch.setenv("USER_POOL_ID", pool)
     monkeypatch.setenv("USER_POOL_CLIENT_ID", client)
     config = Config.from_env(os.environ)
