@@ -32,6 +32,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from common import duelctl_up, run_bench, save
 
@@ -89,7 +90,7 @@ def moto_group(pid: int, args: list[str]) -> str:
 
 
 def kind_of(pid: int, root: int) -> str:
-    """"emulator", "moto:GROUP", "forkserver", "worker", "gone" or "other"."""
+    """ "emulator", "moto:GROUP", "forkserver", "worker", "gone" or "other"."""
     args = _cmdline(pid)
     if not args:
         return "gone"
@@ -317,7 +318,8 @@ def burst_profile(pairs: str, rounds: str) -> dict[str, object]:
             for k in ("invite_ms", "start_ms", "stop_ms", "expired_accepts", "clean", "per_round")
         }
         print(f"\nload average {load_before[0]:.2f} -> {os.getloadavg()[0]:.2f}")
-        for index, rnd in enumerate(result.get("per_round") or []):  # type: ignore[union-attr]
+        per_round: Any = result.get("per_round") or []
+        for index, rnd in enumerate(per_round):
             print(
                 f"round {index + 1}: invite p99 {rnd['invite_ms']['p99']} ms, start p99"
                 f" {rnd['start_ms']['p99']} ms, expired accepts {rnd['expired_accepts']}"

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from duelctl.bench.stats import process_tree  # noqa: E402
+from duelctl.bench.stats import process_tree
 
 
 def autogroup_nice(pid: int) -> int | None:

@@ -36,9 +36,9 @@ from typing import Any
 from duelctl.bench.burst_stats import BurstResult, RoundStats, run_out_pairs
 from duelctl.bench.config import BurstConfig, Timers
 from duelctl.bench.conn import Arrival, BenchConn, Expect, StepFailed, Tally
-from duelctl.bench.engine import wire_time
 from duelctl.bench.stats import CpuMeter, LoopLag, Samples, StackMeter
 from duelctl.client.auth import Identity
+from duelctl.client.ws import parse_time
 
 SETTLE_S = 1.0  # after the last round: room for late frames and duplicates to show up
 LATE_GRACE_S = 2.0  # then, while frames are still missing, how long they may turn up
@@ -264,7 +264,7 @@ class Burst:
             invited = await self._wait(b, plan.invite_e, plan.t_invite + step)
             session_id = sid = str(invited.data.get("sessionId"))
             stats.add("invite_ms", (invited.at - plan.t_invite) * 1000)
-            expires = wire_time(invited.data.get("expiresAt"))
+            expires = parse_time(invited.data.get("expiresAt"))
 
             # The accept, at once. Both waits exist before it leaves; either `start`
             # or, when it reaches the stack after `expiresAt`, `no_response` ends them.
@@ -289,7 +289,7 @@ class Burst:
             stats.add("start_ms", (max(g.at for g in got) - t_accept) * 1000)
             stats.count("started")
 
-            ends = wire_time(got[0].data.get("endsAt"))
+            ends = parse_time(got[0].data.get("endsAt"))
             end_a = expect(a, ("stop", "timeout"), sid)
             end_b = expect(b, ("stop", "timeout"), sid)
             if plan.run_out and ends is not None and ends - time.time() > MAX_RUN_OUT_S:

@@ -30,13 +30,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from duelctl.bench.config import BenchConfig, Timers
 from duelctl.bench.conn import Arrival, BenchConn, Expect, StepFailed, Tally
 from duelctl.bench.stats import CpuMeter, LoopLag, Samples, StackMeter, Summary
 from duelctl.client.auth import Identity
+from duelctl.client.ws import parse_time
 
 KINDS = ("accept", "reject", "no_response", "timeout")
 LATE_GRACE_S = 2.0  # after the last duel, how long late frames may still arrive
@@ -150,16 +150,6 @@ class BenchResult:
             },
             "notes": list(self.notes),
         }
-
-
-def wire_time(value: object) -> float | None:
-    """Epoch seconds of a protocol time (`2026-11-25T12:00:03.000Z`), None if unreadable."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 class Bench:
@@ -454,7 +444,7 @@ class Bench:
             session_id = str(sent.data.get("sessionId"))
             invited = await self._wait(b, invite_e, t_invite + step)
             self.invite_ms.add((invited.at - t_invite) * 1000)
-            expires = wire_time(sent.data.get("expiresAt"))
+            expires = parse_time(sent.data.get("expiresAt"))
 
             if kind == "no_response":
                 ea, eb = both("no_response", session_id)
@@ -483,7 +473,7 @@ class Bench:
                     self.active += 1
                     running = True
                     self.peak_active = max(self.peak_active, self.active)
-                    ends = wire_time(got[0].data.get("endsAt"))
+                    ends = parse_time(got[0].data.get("endsAt"))
                     # Registered before the pings: on a slow stack the duel may end by
                     # its timer while they run.
                     end_a, end_b = both(("stop", "timeout"), session_id)

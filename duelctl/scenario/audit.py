@@ -16,10 +16,11 @@ apply to no socket). Then `Auditor.audit` reads what the run left:
 Table names come from the endpoints file (the template's `ConnectionsTableName` /
 `SessionsTableName` outputs), never from the emulator.
 
-The stream is read with a fresh iterator each time (after the last record read): moto
-(5.2) rolls a cancelled `TransactWriteItems` back by installing a copy of the table, stream
-shard included, so an iterator taken before it keeps reading the old shard: it shows the
-cancelled transaction's writes and none after them.
+The stream is read with a fresh iterator each time (after the last record read), not one
+kept between audits: nothing then depends on an iterator outliving the time between two
+audits (AWS: 15 minutes), nor on the moto of a thread-mode stack (`DUELCTL_MOTO=thread`),
+which still rolls a cancelled `TransactWriteItems` back onto a copy of the stream shard
+that older iterators do not see (emulator/services/moto/patches.py, "stream-rollback").
 """
 
 from __future__ import annotations
@@ -155,8 +156,7 @@ class StackReader:
         new: list[Change] = []
         for shard in shards.get("Shards", []):
             shard_id = shard["ShardId"]
-            # A fresh iterator per read: moto binds an iterator to the shard object, which
-            # a cancelled TransactWriteItems replaces (see the module docstring).
+            # A fresh iterator per read (see the module docstring).
             iterator = self._iterator(shard_id)
             while True:
                 reply = self._streams.get_records(ShardIterator=iterator, Limit=1000)

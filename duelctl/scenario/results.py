@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from duelctl.client.ws import parse_time  # re-exported: the scenario's readers use it
 from duelctl.scenario.model import Scenario, Where
 
 EventKind = Literal[
@@ -153,16 +154,6 @@ def same_value(actual: Any, expected: Any) -> bool:
     if isinstance(actual, str) and isinstance(expected, int | float):
         return same_value(expected, actual)
     return bool(actual == expected)
-
-
-def parse_time(value: Any) -> float | None:
-    """Epoch seconds of a wire time ("2026-11-25T12:00:03.000Z"), or None."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def show(value: Any) -> str:

@@ -2,7 +2,8 @@
 
 The pool (pool.py) and the worker driver (worker.py) read these; `ProcessRunner` takes
 the ones a caller may want to change (concurrency, budget, init timeout) as parameters
-with these defaults.
+with these defaults. Three can be set from the environment for the bench's A/B runs
+(bench/README.md): `DUELCTL_MAX_CONCURRENCY`, `DUELCTL_MAX_WORKERS`, `DUELCTL_SPARES`.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ INIT_TIMEOUT_S = 10.0
 
 # Environments per function. AWS starts one per concurrent request (up to 1000 a region);
 # locally every one is a process on the same few cores, and a handler spends most of its
-# time waiting for its AWS calls, which queue in moto. Measured (bench/README.md, "Worker
-# limits", interleaved A/B): 4 environments gave more pongs per second than 8 or 10, and
-# more duels at 100 pairs; more only lengthened moto's queue, cost ~26 MB each and made hot
-# functions evict each other. moto split into one process per service may move the best
-# figure: re-run the A/B (bench/throughput.py, `duelctl bench --burst`) before changing it.
+# time waiting for its AWS calls, which queue in moto. Measured (bench/README.md, "Where
+# the time goes", interleaved A/B): 4 environments gave more pongs per second than 8 or
+# 10 and more duels at 100 pairs; with moto split per service, a burst of 50 pairs on 2
+# cores is CPU-bound from the first invite, so 8, 16 or 50 environments per function left
+# the warm rounds' invite latency where 4 had it, made the first round's cold starts
+# (fork, import, first boto3 clients) and accept latency worse, and cost ~27 MB each.
 DEFAULT_MAX_CONCURRENCY = _env_int("DUELCTL_MAX_CONCURRENCY", 0) or max(4, 2 * CPUS)
 
 

@@ -239,6 +239,11 @@ class MotoServer:
 
     def _start_thread(self) -> None:
         global _running
+        from emulator.services.moto import patches
+
+        # Correctness fixes only (a cancelled transaction must not detach stream readers);
+        # the speed-ups stay in the child, so thread mode is moto's own code otherwise.
+        patches.apply_fixes()
         with _REGISTRY_LOCK:
             if _running == 0:
                 reset_moto_state()

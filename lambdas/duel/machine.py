@@ -132,6 +132,16 @@ _TIMER_ENDS_WITH: Mapping[TimerKind, EndReason] = MappingProxyType(
 _SYSTEM_ENDING: Mapping[EndReason, Command] = MappingProxyType(
     {EndReason.NO_RESPONSE: Command.INVITE_EXPIRED, EndReason.TIMEOUT: Command.DUEL_ENDED}
 )
+# Every ending and the rule of the table that writes it.
+_ENDED_BY: Mapping[EndReason, tuple[Status, Command]] = MappingProxyType(
+    {
+        EndReason.REJECTED: (Status.PENDING, Command.REJECT),
+        EndReason.WITHDRAWN: (Status.PENDING, Command.WITHDRAW),
+        EndReason.NO_RESPONSE: (Status.PENDING, Command.INVITE_EXPIRED),
+        EndReason.STOP: (Status.ACTIVE, Command.STOP),
+        EndReason.TIMEOUT: (Status.ACTIVE, Command.DUEL_ENDED),
+    }
+)
 
 
 class IllegalTransition(ValueError):
@@ -360,9 +370,14 @@ def stop_expectation(user_id: str, now_ms: int, timing: Timing) -> Expectation:
     return expect(Command.STOP, now_ms, timing, user_id, status=Status.ACTIVE)
 
 
-def timer_expectation(timer: Timer, now_ms: int, timing: Timing) -> Expectation:
-    """What `on_timer` does in the common case: the session it waits on is due."""
-    status = _TIMER_EXPECTS[timer.kind]
+def timer_expectation(timer: Timer, now_ms: int, timing: Timing) -> Expectation | None:
+    """What `on_timer` does in the common case: the session it waits on is due.
+
+    None for a timer that decides no transition (an owed ending's, see `on_timer`).
+    """
+    status = _TIMER_EXPECTS.get(timer.kind)
+    if status is None:
+        return None
     return expect(_DEADLINE_COMMAND[status], now_ms, timing, status=status)
 
 
@@ -424,9 +439,10 @@ def on_timer(session: Session | None, timer: Timer, now_ms: int, timing: Timing)
     own deadline. Already ended the way this timer ends it (a redelivery, a duplicate,
     or the backstop got there first): resend that ending's notices, which the adapter
     sends only where no receipt says they went out. Moved on otherwise (session gone,
-    accepted, ended by a user): drop silently.
+    accepted, ended by a user): drop silently. An owed ending's timer decides nothing:
+    its ending is already stored, and the adapters deliver what no receipt covers.
     """
-    if session is None:
+    if session is None or timer.kind not in _TIMER_EXPECTS:
         return Outcome()
     if session.status is Status.STOPPED:
         return resend_ending(session, _TIMER_ENDS_WITH[timer.kind])
@@ -448,6 +464,48 @@ def ending_notices(session: Session) -> tuple[Notice, ...]:
     assert rule.frame is not None
     frame = rule.frame(session)
     return (Notice(session.user_a, frame), Notice(session.user_b, frame))
+
+
+def ending_of(session: Session) -> Ending | None:
+    """The ending a stopped session owes both users, whatever ended it; None if not stopped."""
+    source = _ENDED_BY.get(session.end_reason) if session.end_reason else None
+    if session.status is not Status.STOPPED or source is None:
+        return None
+    rule = TRANSITIONS[source]
+    assert rule.frame is not None
+    frame = rule.frame(session)
+    return Ending(session.session_id, (Notice(session.user_a, frame), Notice(session.user_b, frame)))
+
+
+def start_in_flight(session: Session, now_ms: int) -> bool:
+    """Whether the invocation that accepted `session` may still be posting `start`.
+
+    It recorded its own deadline (`start_lease`) with the accept and records `start_sent`
+    once `start` is out; past the lease it has finished or died (Lambda ends an
+    invocation at its timeout, docs/aws-behaviour.md §13).
+    """
+    return (
+        not session.start_sent and session.start_lease is not None and now_ms < session.start_lease
+    )
+
+
+def ending_left_to_accepter(transition: Transition, now_ms: int) -> bool:
+    """Whether the ending `transition` commits is for the accepting invocation to announce.
+
+    True when it ends an active session whose `start` may still be on its way: announced
+    now, the ending could reach a user before `start`. The accepter sees the ending when
+    it records `start_sent` (the write returns the item) and announces it after `start`;
+    should it die first, the ending is announced once its lease has passed
+    (docs/protocol.md, "Delivery"). `transition.before` must be the item the committing
+    write replaced, delivery state included.
+    """
+    before = transition.before
+    return (
+        before is not None
+        and before.status is Status.ACTIVE
+        and transition.after.status is Status.STOPPED
+        and start_in_flight(before, now_ms)
+    )
 
 
 def resend_ending(current: Session | None, reason: EndReason) -> Outcome:

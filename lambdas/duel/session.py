@@ -28,6 +28,12 @@ class Session:
 
     `expire_at` is the DynamoDB TTL (epoch seconds): invite deadline + 300 while
     pending, `ends_at` + 300 while active, end time + 86400 once stopped.
+
+    `start_lease` and `start_sent` are delivery state, never sent to clients: the
+    accepting invocation may be posting `start` until `start_lease` (epoch ms, its own
+    deadline), and sets `start_sent` once it has. An ending committed in between leaves
+    its frame to that invocation, so nobody gets an ending before `start`
+    (docs/protocol.md, "Delivery").
     """
 
     session_id: str
@@ -41,6 +47,8 @@ class Session:
     ends_at: str | None = None
     end_reason: EndReason | None = None
     ended_by: str | None = None
+    start_lease: int | None = None
+    start_sent: bool = False
 
     def involves(self, user_id: str) -> bool:
         return user_id in (self.user_a, self.user_b)

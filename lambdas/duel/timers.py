@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from duel.session import Session, Status
-from duel.times import parse_iso
+from duel.times import iso, parse_iso
 
 MAX_DELAY_SECONDS = 900
 
@@ -19,6 +19,9 @@ MAX_DELAY_SECONDS = 900
 class TimerKind(StrEnum):
     INVITE_EXPIRY = "invite_expiry"
     DUEL_END = "duel_end"
+    # An ending left to the accepting invocation (duel.machine.ending_left_to_accepter):
+    # due when that invocation's lease has passed, it delivers whatever it did not.
+    OWED_ENDING = "owed_ending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,20 @@ def timer_for(session: Session) -> Timer | None:
     if session.status is Status.ACTIVE and session.ends_at is not None:
         return Timer(TimerKind.DUEL_END, session.session_id, session.ends_at)
     return None
+
+
+def owed_ending_timer(session_id: str, due_ms: int) -> Timer:
+    """The timer that makes sure of an ending left to an accepter that may die first."""
+    return Timer(TimerKind.OWED_ENDING, session_id, iso(due_ms))
+
+
+def wanted(session: Session | None, timer: Timer) -> bool:
+    """Whether a timer recorded on `session` (not yet queued) is still worth queuing."""
+    if session is None:
+        return False
+    if timer.kind is TimerKind.OWED_ENDING:
+        return session.status is Status.STOPPED
+    return timer_for(session) == timer
 
 
 def delay_seconds(due_ms: int, now_ms: int) -> int:

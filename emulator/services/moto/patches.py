@@ -1,6 +1,6 @@
-"""Changes to moto's algorithms, each invisible in its answers, for the moto versions checked.
+"""Speed-ups of moto invisible in its answers (checked versions), and fixes of its answers.
 
-Every change here was read against moto's code in the versions named in
+Every speed-up here was read against moto's code in the versions named in
 `CHECKED_VERSIONS`; on any other version none is applied (moto's own code runs, correct
 and slower) and `apply` says so, and the direct request path (`dispatch.py`) gives way
 to moto's Flask app too, since it mirrors moto's request conversion of those versions.
@@ -19,9 +19,10 @@ unpatched moto and compares the answers.
   matches are sorted afterwards as before, so results, order and pagination are equal.
 - "transactions": moto's `transact_write_items` backs up every table it touches with
   `copy.deepcopy(table)` (all items and every stream record ever written) per
-  transaction. Here the backup is the table shallow-copied with its item map copied,
-  the items the transaction names deep-copied (updates change items in place) and the
-  stream shard's record list copied; a rollback installs it exactly as before.
+  transaction. Here the backup is the table shallow-copied with its item map copied and
+  the items the transaction names deep-copied (updates change items in place); a
+  rollback installs it as before. The stream shard is not copied: the backup shares it,
+  and "stream-rollback" (below) trims it, which this change includes.
 - "sqs-retention": ReceiveMessage checked each candidate's retention through
   `get_queue_attributes` (every attribute, message counts included: a pass over all
   messages per message, O(n²)). Here it reads the queue's retention period directly.
@@ -32,6 +33,27 @@ unpatched moto and compares the answers.
 - "sqs-clock": `Message.visible`/`delayed`, asked of every message on each receive,
   read the time through `datetime.now(UTC)` minus `utcfromtimestamp(0)`; here through
   `time.time_ns()`, the same microsecond (datetime floors to it as well), ~10x cheaper.
+
+One change is a fix, not a speed-up: moto answering unlike AWS. It is applied on any
+moto version whose code has the shape it expects (checked or not) and also with
+`DUELCTL_MOTO_PATCHES=0`, and listed in `FIXED` (not `APPLIED`):
+
+- "stream-rollback": moto rolls a cancelled `TransactWriteItems` back by installing its
+  backup of each table, stream shard included. Every shard iterator holds the shard
+  object it was taken on, so a reader that held one (the emulator's stream pollers, a
+  user's consumer) went on reading the old shard: the cancelled transaction's records
+  and nothing written after. AWS: a cancelled transaction writes nothing and adds no
+  stream record; the stream goes on (docs/aws-behaviour.md §10). Here, after a rollback,
+  the installed table gets the original shard back, trimmed to the records it had
+  before the transaction; moto numbers a shard's records by their count, so sequence
+  numbers go on from there. GetRecords takes turns with DynamoDB's requests (one at a
+  time), so no reader can have seen the trimmed records.
+
+Thread mode (`DUELCTL_MOTO=thread`) runs moto in the emulator's own process, which this
+module never patches (it is the tests' unpatched reference): there the fix is missing
+unless the caller applies `apply_fixes()` to that process.
+tests/emulator/services/test_moto_rollback.py checks the fix with and without the
+speed-ups.
 """
 
 from __future__ import annotations
@@ -50,7 +72,11 @@ CHECKED_VERSIONS = ("5.2.5", "5.2.6")
 
 _log = logging.getLogger("emulator.services.moto")
 DISABLE_ENV = "DUELCTL_MOTO_PATCHES"
-APPLIED: list[str] = []  # names of the changes applied in this process
+APPLIED: list[str] = []  # names of the speed-ups applied in this process
+FIXED: list[str] = []  # names of the fixes in effect in this process
+
+# A speed-up's services -> the fixes they need (applied with it, or alone without it).
+FIXES_WITH = {"transactions": ("stream-rollback",)}
 
 
 def moto_version() -> str:
@@ -75,21 +101,44 @@ BY_GROUP = {
 
 
 def apply(names: tuple[str, ...] = BY_GROUP["all"]) -> list[str]:
-    """Apply the changes `names` whose targets look as expected; return all applied.
+    """Apply the changes `names` whose targets look as expected; return the speed-ups applied.
 
-    On an unchecked moto version nothing is applied and a warning names the version;
-    env `DUELCTL_MOTO_PATCHES=0` applies nothing either (an escape hatch, and the bench's
-    A/B).
+    On an unchecked moto version no speed-up is applied and a warning names the version;
+    env `DUELCTL_MOTO_PATCHES=0` applies none either (an escape hatch, and the bench's
+    A/B). The fixes the named services need (`FIXES_WITH`) are applied either way.
     """
+    try:
+        _apply_speed_ups(names)
+    finally:
+        apply_fixes(tuple(fix for name in names for fix in FIXES_WITH.get(name, ())))
+    return list(APPLIED)
+
+
+def apply_fixes(names: tuple[str, ...] = ("stream-rollback",)) -> list[str]:
+    """Apply the fixes `names` (module docstring) whose targets look as expected, on any
+    moto version; return all in effect. For a process that serves moto unpatched
+    otherwise (thread mode)."""
+    fixes: dict[str, Callable[[], bool]] = {"stream-rollback": _keep_stream_on_rollback}
+    for name in names:
+        if name in FIXED:
+            continue
+        if fixes[name]():
+            FIXED.append(name)
+        else:
+            _log.warning("moto's code changed shape (%s); moto answers unlike AWS there", name)
+    return list(FIXED)
+
+
+def _apply_speed_ups(names: tuple[str, ...]) -> None:
     if os.environ.get(DISABLE_ENV, "1") == "0":
-        return list(APPLIED)
+        return
     if not checked():
         _log.warning(
             "moto %s is not one of %s: running moto's own code (slower under load)",
             moto_version(),
             ", ".join(CHECKED_VERSIONS),
         )
-        return list(APPLIED)
+        return
     changes: dict[str, Callable[[], bool]] = {
         "query": _fast_queries,
         "transactions": _fast_transactions,
@@ -104,7 +153,6 @@ def apply(names: tuple[str, ...] = BY_GROUP["all"]) -> list[str]:
             APPLIED.append(name)
         else:
             _log.warning("moto's code changed shape (%s); keeping moto's own", name)
-    return list(APPLIED)
 
 
 def _source(obj: Any) -> str:
@@ -158,6 +206,76 @@ def _fast_queries() -> bool:
     return True
 
 
+def _named_keys(transact_items: Any) -> dict[str, list[Any]]:
+    """Table name -> the attribute maps naming each item the transaction touches."""
+    named: dict[str, list[Any]] = {}
+    for entry in transact_items if isinstance(transact_items, list) else ():
+        if not isinstance(entry, dict):
+            continue
+        for op_type, op in entry.items():
+            if isinstance(op, dict):
+                attrs = op.get("Item") if op_type == "Put" else op.get("Key")
+                named.setdefault(str(op.get("TableName")), []).append(attrs or {})
+    return named
+
+
+def _rollback_shape_ok() -> bool:
+    """True if moto rolls back by installing table copies and numbers stream records by
+    their count (what `_keeping_streams` undoes and relies on)."""
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import StreamShard
+
+    transact = inspect.unwrap(DynamoDBBackend.transact_write_items)
+    add = _source(StreamShard.add)
+    return (
+        "self.tables[table_name] = original_table_state[table_name]" in _source(transact)
+        and "len(self.items)" in add
+        and "self.items.append(" in add
+    )
+
+
+def _keeping_streams(backend: Any, transact_items: Any, run: Callable[[], Any]) -> Any:
+    """`run()` (a TransactWriteItems), with each touched table's stream shard kept through
+    a rollback and trimmed to its records from before (module docstring, "stream-rollback").
+    """
+    kept: list[tuple[str, Any, Any, int]] = []
+    for name in _named_keys(transact_items):
+        table = backend.tables.get(name)
+        shard = getattr(table, "stream_shard", None)
+        if shard is not None:
+            kept.append((name, table, shard, len(shard.items)))
+    try:
+        return run()
+    except BaseException:
+        for name, table, shard, count in kept:
+            restored = backend.tables.get(name)
+            if restored is None or restored is table:
+                continue  # no rollback: the error came before any write
+            # AWS: a cancelled transaction adds no stream record (docs/aws-behaviour.md §10).
+            del shard.items[count:]
+            shard.table = restored
+            restored.stream_shard = shard
+        raise
+
+
+def _keep_stream_on_rollback() -> bool:
+    from moto.dynamodb.models import DynamoDBBackend
+
+    transact = DynamoDBBackend.transact_write_items
+    if getattr(transact, "_duelctl_streams", False):
+        return True  # the "transactions" speed-up, which includes this
+    if not _rollback_shape_ok():
+        return False
+
+    def transact_keeping_streams(self: Any, transact_items: Any) -> Any:
+        return _keeping_streams(self, transact_items, lambda: transact(self, transact_items))
+
+    fixed = _mark(transact_keeping_streams, transact)
+    fixed._duelctl_streams = True
+    DynamoDBBackend.transact_write_items = fixed  # type: ignore[method-assign]
+    return True
+
+
 def _fast_transactions() -> bool:
     import copy
 
@@ -168,23 +286,13 @@ def _fast_transactions() -> bool:
     transact = DynamoDBBackend.transact_write_items
     if getattr(transact, "_duelctl_fast", False):
         return True
+    if getattr(transact, "_duelctl_streams", False):
+        return False  # the stream fix alone wraps moto's code already: keep it so
     source = _source(transact)
     if "copy.deepcopy(" not in source or "original_table_state" not in source:
         return False
-    if "__deepcopy__" in vars(Table):
+    if "__deepcopy__" in vars(Table) or not _rollback_shape_ok():
         return False
-
-    def named_keys(transact_items: Any) -> dict[str, list[Any]]:
-        """Table name -> the attribute maps naming each item the transaction touches."""
-        named: dict[str, list[Any]] = {}
-        for entry in transact_items if isinstance(transact_items, list) else ():
-            if not isinstance(entry, dict):
-                continue
-            for op_type, op in entry.items():
-                if isinstance(op, dict):
-                    attrs = op.get("Item") if op_type == "Put" else op.get("Key")
-                    named.setdefault(str(op.get("TableName")), []).append(attrs or {})
-        return named
 
     def backup(table: Any, named: list[Any], memo: dict[int, Any]) -> Any:
         copied = copy.copy(table)
@@ -206,15 +314,11 @@ def _fast_transactions() -> bool:
                     bucket[range_value] = copy.deepcopy(bucket[range_value])
             elif hash_value in copied.items:
                 copied.items[hash_value] = copy.deepcopy(copied.items[hash_value])
-        shard = table.stream_shard
-        if shard is not None:
-            copied.stream_shard = copy.copy(shard)
-            copied.stream_shard.items = list(shard.items)
-            copied.stream_shard.table = copied
+        # `copied.stream_shard` is the table's own: `_keeping_streams` trims it on rollback.
         return copied
 
     def fast_transact(self: Any, transact_items: Any) -> Any:
-        named = named_keys(transact_items)
+        named = _named_keys(transact_items)
 
         def table_backup(table: Any, memo: dict[int, Any]) -> Any:
             return backup(table, named.get(table.name, []), memo)
@@ -223,11 +327,13 @@ def _fast_transactions() -> bool:
         # other deepcopy of a table can see it.
         Table.__deepcopy__ = table_backup  # type: ignore[attr-defined]
         try:
-            return transact(self, transact_items)
+            return _keeping_streams(self, transact_items, lambda: transact(self, transact_items))
         finally:
             del Table.__deepcopy__  # type: ignore[attr-defined]
 
-    DynamoDBBackend.transact_write_items = _mark(fast_transact, transact)  # type: ignore[method-assign]
+    fast = _mark(fast_transact, transact)
+    fast._duelctl_streams = True
+    DynamoDBBackend.transact_write_items = fast  # type: ignore[method-assign]
     return True
 
 
@@ -345,4 +451,14 @@ def _fast_sqs_clock() -> bool:
     return True
 
 
-__all__ = ["APPLIED", "BY_GROUP", "CHECKED_VERSIONS", "apply", "checked", "moto_version"]
+__all__ = [
+    "APPLIED",
+    "BY_GROUP",
+    "CHECKED_VERSIONS",
+    "FIXED",
+    "FIXES_WITH",
+    "apply",
+    "apply_fixes",
+    "checked",
+    "moto_version",
+]

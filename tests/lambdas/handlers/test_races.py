@@ -2,7 +2,8 @@
 
 Two handler invocations run in two threads over the same moto; a botocore `before-call`
 hook parks one of them right before an AWS call and lets the other run up to a chosen
-call, which is exactly the window DynamoDB's conditions (and nothing else) protect.
+call (or to its end), which is exactly the window DynamoDB's conditions (and nothing
+else) protect.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"}
 class Gate:
     """Park the thread named `parked` at its first write; release it at `trigger`'s first write.
 
-    `release_and_wait` lets the parked write (and the rest of its handler) finish before
-    the triggering call proceeds, so the parked write lands in between.
+    When the trigger reaches its write, the parked call (and the rest of its handler)
+    finishes before the triggering call proceeds, so the parked write lands in between.
+    `park_at` = (operation, n) parks at the n-th call of that operation instead (any
+    service: `("Query", 1)`, `("SendMessage", 1)`); without a trigger, `go.set()` opens
+    the gate by hand once the test has run whatever it wants in the window.
     """
 
     def __init__(self) -> None:
@@ -30,16 +34,25 @@ class Gate:
         self.go = threading.Event()
         self.done = threading.Event()
         self.trigger: threading.Thread | None = None
+        self.park_at: tuple[str, int] | None = None
         self._fired = False
+        self._seen = 0
+
+    def _parks_here(self, operation: str) -> bool:
+        if self.park_at is None:
+            return operation in WRITES
+        if operation != self.park_at[0]:
+            return False
+        self._seen += 1
+        return self._seen == self.park_at[1]
 
     def hook(self, model: Any, **_: Any) -> None:
         me = threading.current_thread()
-        if model.name not in WRITES:
-            return
         if me is self.parked and not self.at_write.is_set():
-            self.at_write.set()
-            assert self.go.wait(10), "the gate was never opened"
-        elif me is self.trigger and not self._fired:
+            if self._parks_here(model.name):
+                self.at_write.set()
+                assert self.go.wait(10), "the gate was never opened"
+        elif model.name in WRITES and me is self.trigger and not self._fired:
             self._fired = True
             self.go.set()
             assert self.done.wait(10), "the parked call never finished"
@@ -49,9 +62,10 @@ class Gate:
 def gate() -> Iterator[Gate]:
     gate = Gate()
     events = boto3.DEFAULT_SESSION.events  # type: ignore[union-attr]
-    events.register("before-call.dynamodb", gate.hook)
+    events.register("before-call", gate.hook)
     yield gate
-    events.unregister("before-call.dynamodb", gate.hook)
+    gate.go.set()  # never leave a parked thread behind a failed assertion
+    events.unregister("before-call", gate.hook)
 
 
 def park(gate: Gate, work: Callable[[], None]) -> threading.Thread:
@@ -101,3 +115,30 @@ def test_accept_written_after_a_rival_invite_read_the_lock(world, gate) -> None:
         s for s in world.deps.sessions.for_user("u-bob") if s.status.value in ("pending", "active")
     ]
     assert [s.session_id for s in live] == [s1]
+
+
+def kinds(world, *conns: str) -> list[list[str]]:
+    return [[f["type"] for f in world.frames(c)] for c in conns]
+
+
+def test_stop_between_the_accepts_write_and_its_start_frames(world, gate) -> None:
+    """The fault hunt's race: carol's accept commits pending -> active, bob's stop then
+    commits active -> stopped, and only then does the accept post `start`. Each user must
+    get `start` before `stop`, once each, and nothing after the ending."""
+    bob, carol = world.connect("u-bob", "bob"), world.connect("u-carol", "carol")
+    session_id = world.invite(bob, "u-carol")
+    world.frames(carol)
+
+    gate.park_at = ("Query", 1)  # the accept's write is in; its fan-out has not begun
+    accepting = park(
+        gate,
+        lambda: world.send(carol, {"action": "response", "sessionId": session_id, "accept": True}),
+    )
+    world.send(bob, {"action": "stop", "sessionId": session_id})
+    gate.go.set()
+    accepting.join(10)
+    assert accepting.errors == []  # type: ignore[attr-defined]
+
+    assert kinds(world, bob, carol) == [["start", "stop"], ["start", "stop"]]
+    stored = world.deps.sessions.get(session_id)
+    assert stored is not None and (stored.end_reason, stored.ended_by) == ("stop", "u-bob")
