@@ -13,7 +13,9 @@ only samples holding the interpreter lock: CPU, not waiting. Processes are group
 kind: the emulator (`duelctl up`), each moto process by the service group it serves
 (`emulator.services.moto.child`, told apart by the listening socket it kept), the fork
 server and the workers (their samples also split by handler). Printed per kind: CPU in
-cores over the window (/proc) and the functions with the most inclusive samples.
+cores over the window and the time spent waiting for a CPU (/proc), and the functions
+with the most inclusive samples. `PROFILE_KEEP_RAW=FILE` keeps py-spy's raw stacks;
+`PROFILE_WALL=1` samples waiting threads too (wall clock instead of CPU).
 
     python bench/profile.py [CONNECTIONS] [SECONDS]
     python bench/profile.py --burst [PAIRS] [ROUNDS]
@@ -271,6 +273,8 @@ def ping_profile(conns: str, seconds: float) -> dict[str, object]:
         after = _cpu_by_pid(root)
         elapsed = time.perf_counter() - t0
         kinds = {p: v[0] for p, v in {**before, **after}.items()}
+        if raw.exists() and os.environ.get("PROFILE_KEEP_RAW"):
+            shutil.copy(raw, os.environ["PROFILE_KEEP_RAW"])
         load.join()
         pings_per_s = float(result.get("pings_per_s", 0.0) or 0.0)  # type: ignore[arg-type]
         print(f"{conns} connections pinging: {pings_per_s:.0f} pongs/s")

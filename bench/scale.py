@@ -29,7 +29,7 @@ def main() -> None:
     idle = sys.argv[2] if len(sys.argv) > 2 else "600"
     seconds = sys.argv[3] if len(sys.argv) > 3 else "75"
     ramp = sys.argv[4] if len(sys.argv) > 4 else "10"
-    with duelctl_up() as up:
+    with duelctl_up(params=PARAMS) as up:
         result = run_bench(
             up.workdir,
             [

@@ -1,4 +1,4 @@
-"""Options shared by the client commands, defined once for cli.py and commands/*.py.
+"""Options shared by the commands (duelctl/commands/*.py), defined once.
 
 Typer reads a command's annotations by name from its module's globals (postponed
 annotations), so modules import these names rather than building their own copies.
@@ -53,6 +53,21 @@ TemplateOpt = Annotated[
         metavar="FILE",
         help="Template for a stack started here (default: ./template.yaml, else the bundled one).",
         dir_okay=False,
+    ),
+]
+EmbeddedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--embedded",
+        help="Always start an embedded stack, even when `duelctl up` runs here.",
+    ),
+]
+MaxWaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--max-wait",
+        metavar="SECONDS",
+        help="Longest `wait until` allowed, in seconds (guards against slow timers).",
     ),
 ]
 CLOCKS = ("real", "virtual")

@@ -98,3 +98,89 @@ def test_the_cli_uses_the_emulators_public_surface_only() -> None:
                 strays[str(path.relative_to(ROOT))] = f"{module} {private or ''}".strip()
     assert strays == {}
     assert used, "duelctl imports nothing from the emulator: is this test looking elsewhere?"
+
+
+def _type_checking_only(tree: ast.Module) -> set[ast.AST]:
+    """Import nodes under `if TYPE_CHECKING:`: they never run, so they make no cycle."""
+    skipped: set[ast.AST] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING"):
+            for inner in node.body:
+                skipped.update(ast.walk(inner))
+    return skipped
+
+
+def import_graph(*packages: str) -> dict[str, set[str]]:
+    """{module: the modules of `packages` it imports}, at module level and in functions.
+
+    `from package import submodule` names the submodule; the package's `__init__` runs
+    first anyway, as for every submodule, so it is not an edge of its own.
+    """
+    paths: dict[str, Path] = {}
+    for package in packages:
+        for path in sources(package):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            paths[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        tree = ast.parse(path.read_text(), str(path))
+        skipped = _type_checking_only(tree)
+        here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        edges: set[str] = set()
+        for node in ast.walk(tree):
+            if node in skipped:
+                continue
+            if isinstance(node, ast.Import):
+                edges.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = here[: len(here) - node.level + 1] if node.level else []
+                module = ".".join([*base, *([node.module] if node.module else [])])
+                subs = {f"{module}.{alias.name}" for alias in node.names} & set(paths)
+                edges.update(subs or {module})
+        graph[name] = {edge for edge in edges if edge in paths and edge != name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for edge in sorted(graph[node]):
+            if edge not in index:
+                visit(edge)
+                low[node] = min(low[node], low[edge])
+            elif edge in stack:
+                low[node] = min(low[node], index[edge])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycle() -> None:
+    """No module imports one that imports it back, not even lazily in a function: commands
+    import duelctl.app, and only duelctl.cli imports the commands."""
+    graph = import_graph("duelctl", "duelctl_endpoints", "emulator")
+    assert "duelctl.commands.up" in graph["duelctl.cli"], "the graph misses the CLI's imports"
+    assert cycles(graph) == []
+
+
+def test_the_cycle_check_sees_a_cycle() -> None:
+    """The check above can fail: a lazy import back is a cycle."""
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

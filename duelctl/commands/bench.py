@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import typer
 
 from duelctl import console
+from duelctl.app import SpreadOverrides, examples, guard
 from duelctl.errors import EXIT_FAILED, UsageError
 from duelctl.options import EndpointsOpt, JsonOpt, PasswordOpt, TargetOpt, TemplateOpt
 
@@ -361,19 +362,10 @@ def check_mode_options(given: set[str], *, burst: bool) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add `duelctl bench` to `app` (the CLI's error handling wraps it, as every command)."""
-    from typer.core import TyperCommand
-
     from duelctl.bench.config import BenchConfig, BurstConfig
-    from duelctl.cli import examples, guard, spread_overrides
 
     defaults = BenchConfig()
     burst_defaults = BurstConfig()
-
-    class SpreadOverrides(TyperCommand):
-        """One --parameter-overrides takes several KEY=VALUE words, as for `duelctl up`."""
-
-        def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-            return list(super().parse_args(ctx, spread_overrides(args)))
 
     @app.command(
         name="bench",

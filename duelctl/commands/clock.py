@@ -10,20 +10,19 @@ with an invite expiring in a minute fires that expiry at its minute, then goes o
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
 from duelctl import console
+from duelctl.app import guard
 from duelctl.errors import DuelctlError, StackNotRunning, UsageError
 from duelctl.options import EndpointsOpt, JsonOpt
 
-F = TypeVar("F", bound=Callable[..., Any])
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -44,18 +43,6 @@ def parse_duration(text: str) -> float:
     if pos != len(text) or not text:
         raise UsageError(f"bad duration {text!r} (use e.g. 90s, 10m, 1h30m, 500ms)")
     return total
-
-
-def _guarded(fn: F) -> F:
-    """Run `fn` under duelctl.cli.guard, looked up at call time (no import cycle)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from duelctl.cli import guard
-
-        return guard(fn)(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def clock_url(endpoints_file: Path | None) -> str:
@@ -159,7 +146,7 @@ def set_time(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the `clock` group (show, `advance`, `set`) to `app` (called by duelctl.cli)."""
+    """Add the `clock` group (show, `advance`, `set`) to `app` ."""
     group = typer.Typer(
         name="clock",
         help="Show a local stack's time; move a `duelctl up --clock virtual` stack's clock.",
@@ -171,15 +158,13 @@ def register(app: typer.Typer) -> None:
     def root(ctx: typer.Context, endpoints: EndpointsOpt = None, json_out: JsonOpt = False) -> None:
         """Show the local stack's time and clock mode (`advance`/`set` move a virtual one)."""
         if ctx.invoked_subcommand is None:
-            _guarded(show)(endpoints=endpoints, json_out=json_out)
+            guard(show)(endpoints=endpoints, json_out=json_out)
 
     group.command(
         "advance",
         epilog="Examples: duelctl clock advance 90s   duelctl clock advance 1h30m",
-    )(_guarded(advance))
-    group.command("set", epilog="Example: duelctl clock set 2026-01-01T12:00:00Z")(
-        _guarded(set_time)
-    )
+    )(guard(advance))
+    group.command("set", epilog="Example: duelctl clock set 2026-01-01T12:00:00Z")(guard(set_time))
     app.add_typer(group)
 
 

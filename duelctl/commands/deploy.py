@@ -1,58 +1,18 @@
 """`duelctl deploy` and `duelctl destroy`: a stage on AWS from template.yaml, boto3 only.
 
-`register(app)` adds both commands to the CLI. Their bodies run inside `duelctl.cli.guard`
-(resolved when a command runs, so importing this module never imports the CLI module
-and `register` can be called from anywhere in it): expected failures are one
-`error:` line and their exit code, bugs exit 70.
+`register(app)` adds both commands to the CLI. Their bodies run inside `duelctl.app.guard`:
+expected failures are one `error:` line and their exit code, bugs exit 70.
 """
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
-from typer.core import TyperCommand
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _guarded(fn: F) -> F:
-    """Run `fn` under duelctl.cli.guard, looked up at call time (no import cycle)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from duelctl.cli import guard
-
-        return guard(fn)(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _help(doc: str | None) -> str:
-    """A docstring as --help text: paragraphs kept, their lines joined so rich can wrap them."""
-    import inspect
-
-    paragraphs = inspect.cleandoc(doc or "").split("\n\n")
-    return "\n\n".join(" ".join(p.split()) for p in paragraphs)
-
-
-def _examples(*lines: str) -> str:
-    body = "\n\n".join(f"  [cyan]{line}[/]" for line in lines)
-    return f"[bold]Examples[/]\n\n{body}"
-
-
-class _SpreadOverrides(TyperCommand):
-    """Lets one --parameter-overrides take several KEY=VALUE words, as SAM CLI does."""
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        from duelctl.cli import spread_overrides
-
-        return super().parse_args(ctx, spread_overrides(args))
-
+from duelctl.app import SpreadOverrides, examples, guard, help_text
 
 StageOpt = Annotated[
     str,
@@ -192,23 +152,23 @@ def destroy(
 
 
 def register(app: typer.Typer) -> None:
-    """Add `deploy` and `destroy` to `app` (called by duelctl.cli)."""
+    """Add `deploy` and `destroy` to `app` ."""
     app.command(
         "deploy",
-        cls=_SpreadOverrides,
-        help=_help(deploy.__doc__),
-        epilog=_examples(
+        cls=SpreadOverrides,
+        help=help_text(deploy.__doc__),
+        epilog=examples(
             "duelctl deploy --stage dev --resolve-s3",
             "duelctl deploy --stage prod --s3-bucket my-artifacts --region eu-west-1",
             "duelctl deploy --stage dev --resolve-s3 --parameter-overrides DuelSeconds=120",
             "duelctl deploy --stage prod --resolve-s3 --no-execute --profile prod",
         ),
-    )(_guarded(deploy))
+    )(guard(deploy))
     app.command(
         "destroy",
-        help=_help(destroy.__doc__),
-        epilog=_examples(
+        help=help_text(destroy.__doc__),
+        epilog=examples(
             "duelctl destroy --stage dev",
             "duelctl destroy --stage dev --yes --region eu-west-1",
         ),
-    )(_guarded(destroy))
+    )(guard(destroy))

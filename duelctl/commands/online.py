@@ -1,53 +1,46 @@
-"""`duelctl online`: who is connected, from GET /online, as a table or JSON."""
+"""`duelctl online`: who is connected, as a table or JSON (duelctl/client/online.py)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Annotated
 
-from duelctl.client.auth import CognitoTokens
-from duelctl.client.http import get_online
-from duelctl.errors import UsageError
-from duelctl.targets import resolve_target
+import typer
 
-if TYPE_CHECKING:
-    from rich.table import Table
-
-DEFAULT_LOCAL_OBSERVER = "duelctl"  # a local user that asks; it is never listed itself
+from duelctl import console
+from duelctl.app import examples, guard
+from duelctl.options import EndpointsOpt, JsonOpt, PasswordOpt, TargetOpt
 
 
-def run_online(
-    *, target: str, as_user: str | None, password: str | None, endpoints: Path | None
-) -> list[dict[str, Any]]:
-    """GET /online as `as_user` (else DUELCTL_USER, else a local observer that is never
-    listed); a stage needs to be told who asks."""
-    resolved = resolve_target(target, endpoints)
-    user = as_user or os.environ.get("DUELCTL_USER")
-    if not user:
-        if not resolved.is_local:
-            raise UsageError(
-                f"on stage {resolved.name!r} say who asks: --as USER (or set DUELCTL_USER)"
-            )
-        user = DEFAULT_LOCAL_OBSERVER
-    token = CognitoTokens(resolved.endpoints, password=password).token(user)
-    return get_online(resolved.endpoints.http_url, token)
+def online(
+    target: TargetOpt = "local",
+    as_user: Annotated[
+        str | None,
+        typer.Option("--as", help="Who asks (default: env DUELCTL_USER; locally 'duelctl')."),
+    ] = None,
+    json_out: JsonOpt = False,
+    endpoints: EndpointsOpt = None,
+    password: PasswordOpt = None,
+) -> None:
+    """List the users online (GET /online with a Bearer token), as a table or JSON."""
+    import json
+
+    from duelctl.client.online import online_table, run_online
+
+    users = run_online(target=target, as_user=as_user, password=password, endpoints=endpoints)
+    if json_out:
+        console.data(json.dumps({"users": users}, indent=2))
+    elif not users:
+        console.info("nobody else is online")
+    else:
+        console.out.print(online_table(users))
 
 
-def online_table(users: list[dict[str, Any]]) -> Table:
-    """The users as a table: name, status (coloured), user id."""
-    from rich.table import Table
-
-    table = Table(title=f"{len(users)} online", title_justify="left")
-    table.add_column("username", style="bold")
-    table.add_column("status")
-    table.add_column("userId", style="dim")
-    colours = {"idle": "green", "invited": "yellow", "in_duel": "red"}
-    for user in users:
-        status = str(user.get("status", ""))
-        table.add_row(
-            str(user.get("username", "")),
-            f"[{colours.get(status, 'white')}]{status}[/]",
-            str(user.get("userId", "")),
+def register(app: typer.Typer) -> None:
+    """Add `duelctl online` to `app`."""
+    app.command(
+        epilog=examples(
+            "duelctl online",
+            "duelctl online --json | jq -r '.users[].username'",
+            "DUELCTL_PASSWORD=... duelctl online --target prod --as alice",
         )
-    return table
+    )(guard(online))

@@ -10,40 +10,26 @@ have sent, timed now; the command waits for the invocation and prints its outcom
 
 from __future__ import annotations
 
-import functools
 import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
 from duelctl import console
+from duelctl.app import guard
 from duelctl.errors import EXIT_FAILED, StackNotRunning, UsageError
 from duelctl.options import EndpointsOpt, JsonOpt
 
-F = TypeVar("F", bound=Callable[..., Any])
 TIMEOUT_S = 960.0  # longer than any Lambda timeout (900 s)
 
 NameArg = Annotated[
     str,
     typer.Argument(metavar="NAME", help="The schedule's name or logical id (see `schedule list`)."),
 ]
-
-
-def _guarded(fn: F) -> F:
-    """Run `fn` under duelctl.cli.guard, looked up at call time (no import cycle)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from duelctl.cli import guard
-
-        return guard(fn)(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _call(http_url: str, method: str, path: str) -> dict[str, Any]:
@@ -131,7 +117,7 @@ def fire(name: NameArg, endpoints: EndpointsOpt = None, json_out: JsonOpt = Fals
 
 
 def register(app: typer.Typer) -> None:
-    """Add the `schedule` group (`list`, `fire`) to `app` (called by duelctl.cli)."""
+    """Add the `schedule` group (`list`, `fire`) to `app` ."""
     group = typer.Typer(
         name="schedule",
         help="List a local stack's schedules or fire one now.",
@@ -141,10 +127,10 @@ def register(app: typer.Typer) -> None:
     group.command(
         "list",
         help="List the local stack's schedules with their expressions and next firings (UTC).",
-    )(_guarded(list_schedules))
+    )(guard(list_schedules))
     group.command(
         "fire",
         help="Fire schedule NAME now and wait for its function; exit 1 if it failed.",
         epilog="Example: duelctl schedule fire HousekeepingFunctionSweep",
-    )(_guarded(fire))
+    )(guard(fire))
     app.add_typer(group)

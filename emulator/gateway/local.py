@@ -541,16 +541,16 @@ class LocalGateway:
     async def _watch(self, link: _Link) -> None:
         """Close the connection when it idles out or reaches its maximum duration."""
         while link.state == "open":
-            verdict = core.expiry(
+            limit = core.time_limit(
                 link.conn,
                 self._clock.now_ms(),
                 idle_timeout_s=self._idle_timeout_s,
                 max_duration_s=self._max_duration_s,
             )
-            if isinstance(verdict, core.CloseWith):
-                self.close(link.conn.id, verdict)
+            if isinstance(limit, core.Expired):
+                self.close(link.conn.id, limit.close)
                 return
-            await self._clock.sleep_until(verdict)
+            await self._clock.sleep_until(limit.deadline)
 
 
 @dataclass(eq=False)

@@ -32,7 +32,7 @@ from typing import Any, Literal
 import jwt
 
 from emulator.clock import Clock
-from emulator.gateway.core import MalformedAuthorizerResult, authorizer_block
+from emulator.gateway.authorizer import MalformedAuthorizerResult, authorizer_block
 from emulator.httpapi.keys import KeyFetchError, KeyProvider
 from emulator.httpapi.response import HttpResult
 from emulator.restapi.event import header_value, request_authorizer_event

@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
-from emulator.gateway.core import request_time
+from emulator.gateway.ids import request_time
 from emulator.httpapi.event import HttpRequest
 from emulator.template.model import RestApi, RestRoute
 

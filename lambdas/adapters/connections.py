@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.dynamo import all_items, now_seconds, usable_key
+from adapters.events import WsRequest
+from duel.times import iso
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +22,18 @@ class Connection:
     username: str
     connected_at: str  # wire time
     expire_at: int  # epoch seconds, the TTL attribute
+
+
+def connection_of(request: WsRequest, now_ms: int, expire_at: int) -> Connection:
+    """The item for the connection a WebSocket event came on, as $connect writes it and
+    ping writes it again (the authorizer's identity, AWS's connectedAt)."""
+    return Connection(
+        user_id=request.user_id,
+        connection_id=request.connection_id,
+        username=request.username,
+        connected_at=iso(request.connected_at_ms or now_ms),
+        expire_at=expire_at,
+    )
 
 
 def _to_item(conn: Connection) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Exactly-once fan-out of system endings (no_response, timeout) across redeliveries.
+"""Exactly-once fan-out of endings across redeliveries: system endings (no_response,
+timeout), and endings left to an accepting invocation (duel.machine.ending_left_to_accepter).
 
 Timer messages and stream records are retried and duplicated (docs/aws-behaviour.md §8, §9),
 and the transition they carry is committed before its frames are posted: a retry
@@ -14,9 +15,11 @@ item itself:
   conditional write that also fails when every user already has a receipt.
 
 A retry therefore sends only what no receipt covers, and never while another
-invocation may still be sending. The one window left: an environment that dies
-between a post and the write recording it resends that post (AWS has no transaction
-spanning @connections and DynamoDB).
+invocation may still be sending: that includes the accepting invocation of the session
+until its `startLease` has passed (it may be announcing the ending itself, after
+`start`). The one window left: an environment that dies between a post and the write
+recording it resends that post (AWS has no transaction spanning @connections and
+DynamoDB).
 """
 
 from __future__ import annotations
@@ -30,10 +33,15 @@ from botocore.exceptions import ClientError
 from adapters.connections import Connection
 from adapters.dynamo import error_code
 from adapters.notifier import Notifier
-from adapters.sessions import LEASE, session_key
+from adapters.sessions import LEASE, START_LEASE, session_from_item, session_key
 from duel.machine import Ending, Notice
+from duel.session import Session, Status
 
 RECEIPTS = "receipts"
+# Nobody may be delivering: no live delivery lease, and no accepting invocation that may
+# still be posting `start` (placeholders #l, #sl, :now). A lease is held until, not at,
+# its time: an invocation has ended once its deadline is reached.
+_FREE = "(attribute_not_exists(#l) OR #l <= :now) AND (attribute_not_exists(#sl) OR #sl <= :now)"
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +74,8 @@ class Receipts:
 
         Returns the receipts recorded so far, or None when there is nothing to do (every
         user has a receipt, or the session is gone). Raises LeaseHeld while an
-        invocation that may still be alive holds the lease.
+        invocation that may still be alive holds the lease, or may still be posting
+        `start` (and then the ending: its `startLease`).
         """
         keys = [user_receipt(n) for n in ending.notices]
         values: dict[str, Any] = {":now": {"N": str(now_ms)}, ":mine": {"N": str(lease_until)}}
@@ -74,8 +83,8 @@ class Receipts:
         for index, key in enumerate(keys):
             values[f":k{index}"] = {"S": key}
             done.append(f"contains(#r, :k{index})")
-        condition = "attribute_exists(sessionId) AND (attribute_not_exists(#l) OR #l < :now)"
-        names = {"#l": LEASE}
+        condition = f"attribute_exists(sessionId) AND {_FREE}"
+        names = {"#l": LEASE, "#sl": START_LEASE}
         if done:
             condition += f" AND NOT ({' AND '.join(done)})"
             names["#r"] = RECEIPTS
@@ -99,6 +108,47 @@ class Receipts:
                 return None
             raise LeaseHeld(ending.session_id) from None
         return frozenset(answer.get("Attributes", {}).get(RECEIPTS, {}).get("SS", []))
+
+    def claim(
+        self, session_id: str, now_ms: int, lease_until: int
+    ) -> tuple[Session, frozenset[str]] | None:
+        """Take the delivery lease of whatever ending a stopped session has stored.
+
+        For an owed ending's timer, which knows only the session id: one write that also
+        reads (no GetItem). Returns the session and its receipts, or None when there is
+        no stopped session. Raises LeaseHeld as `take_over` does. Unlike `take_over` it
+        cannot tell beforehand whether every receipt is in: `deliver` then posts nothing
+        and its `record` gives the lease back.
+        AWS: ReturnValues=ALL_NEW / ReturnValuesOnConditionCheckFailure=ALL_OLD return the
+        item either way (docs/aws-behaviour.md §10).
+        """
+        try:
+            answer = self._client.update_item(
+                TableName=self._table,
+                Key=session_key(session_id),
+                UpdateExpression="SET #l = :mine",
+                ConditionExpression=f"#s = :stopped AND {_FREE}",
+                ExpressionAttributeNames={"#l": LEASE, "#sl": START_LEASE, "#s": "status"},
+                ExpressionAttributeValues={
+                    ":now": {"N": str(now_ms)},
+                    ":mine": {"N": str(lease_until)},
+                    ":stopped": {"S": Status.STOPPED.value},
+                },
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as err:
+            if error_code(err) != "ConditionalCheckFailedException":
+                raise
+            current = session_from_item(err.response.get("Item"))
+            if current is None or current.status is not Status.STOPPED:
+                return None
+            raise LeaseHeld(session_id) from None
+        item = answer.get("Attributes", {})
+        session = session_from_item(item)
+        if session is None:  # a lock item cannot pass the status condition; still, be sure
+            return None
+        return session, frozenset(item.get(RECEIPTS, {}).get("SS", []))
 
     def record(self, session_id: str, receipts: Sequence[str], complete: bool) -> None:
         """Add receipts; release the lease (for good when complete, for a retry otherwise)."""

@@ -13,19 +13,29 @@ locks alone is not enough: an accept decided before its invite's deadline may be
 written after this invite read the lock and found that invite overdue.
 AWS: all items or none, and each failed condition returns its item
 (ReturnValuesOnConditionCheckFailure), so a lost race costs no read (docs/aws-behaviour.md §10).
+
+A transaction cancelled without a failed condition (`TransactionConflict`: another
+transaction held one of its items; or throttled) taught nothing: the invite waits a
+short random time before trying again, as AWS advises for conflicts, but never so long
+that the frames still to post could not be posted. Should every try fail, the answer is
+`user_busy` (docs/protocol.md, Error codes): nothing was written, and what kept the
+transaction failing was other requests engaging one of the two users at that moment.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from adapters.dynamo import error_code, usable_key
+from adapters.notifier import POST_RESERVE_MS, never_short_of_time
 from adapters.sessions import (
     LOCK_PREFIX,
     MAX_ATTEMPTS,
@@ -41,12 +51,27 @@ from duel.session import Session, Status
 # AWS: BatchGetItem takes at most 100 keys per call (DynamoDB API reference).
 BATCH_GET_LIMIT = 100
 BATCH_GET_RETRIES = 5
+# Cancellation reasons that name no failed condition, only contention; AWS advises
+# retrying them with backoff (DynamoDB dev guide, "Transaction conflict handling").
+CONTENTION = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+# Full jitter: a random wait up to BASE * 2**attempt ms, at most CAP ms.
+BACKOFF_BASE_MS = 25
+BACKOFF_CAP_MS = 250
+GAVE_UP = "another request is changing your or the invitee's duels; try again"
 
 log = logging.getLogger(__name__)
 
 
 def lock_key(user_id: str) -> dict[str, Any]:
     return session_key(LOCK_PREFIX + user_id)
+
+
+class _Try(Enum):
+    """What one invite transaction came to."""
+
+    CREATED = "created"
+    CHANGED = "changed"  # a condition failed: `known` learned what changed
+    CONTENDED = "contended"  # cancelled for contention alone: nothing learned
 
 
 @dataclass
@@ -58,10 +83,17 @@ class _Knowledge:
 
 
 class LockRepository:
-    def __init__(self, client: Any, table: str, sessions: SessionsRepository) -> None:
+    def __init__(
+        self,
+        client: Any,
+        table: str,
+        sessions: SessionsRepository,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._client = client
         self._table = table
         self._sessions = sessions
+        self._sleep = sleep
 
     def holder(self, user_id: str) -> str | None:
         """The session id in the user's lock item (consistent read), if there is one."""
@@ -74,19 +106,22 @@ class LockRepository:
         timing: Timing,
         on_settled: Callable[[Transition], object],
         lease_until: int | None = None,
+        time_left: Callable[[], int] = never_short_of_time,
     ) -> None:
         """Create the pending session of `transition` if neither user is busy.
 
-        Raises DuelError(user_busy) when a lock's holder is still pending or active. A
-        holder past its deadline is ended first, and `on_settled` announces that at once
-        (its users hear no_response/timeout now, not when its timer comes). Busy is
-        decided on everything known before anything is settled, so an error never
-        follows an ending nobody was told about.
+        Raises DuelError(user_busy) when a lock's holder is still pending or active, or
+        when the transaction kept failing (see the module docstring; `time_left`, the
+        invocation's remaining ms, bounds the waits between tries). A holder past its
+        deadline is ended first, and `on_settled` announces that at once (its users hear
+        no_response/timeout now, not when its timer comes). Busy is decided on
+        everything known before anything is settled, so an error never follows an
+        ending nobody was told about.
         """
         session = transition.after
         users = (session.user_a, session.user_b)
         known = _Knowledge(self._holders(users))
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
             for user in users:
                 holder_id = known.holders[user]
                 if holder_id is not None and is_engaged(known.sessions.get(holder_id), now_ms):
@@ -106,11 +141,24 @@ class LockRepository:
                     known.sessions[holder_id] = outcome.transition.after
                 else:  # it moved on under us: the transaction's check will tell
                     known.sessions.pop(holder_id)
-            if self._try_create(session, known, lock_expire_at(session, timing)):
+            result = self._try_create(session, known, lock_expire_at(session, timing))
+            if result is _Try.CREATED:
                 return
-        raise RuntimeError(f"locks of {users} kept changing; gave up")
+            last = attempt == MAX_ATTEMPTS - 1
+            if result is _Try.CONTENDED and (last or not self._back_off(attempt, time_left)):
+                break
+        log.warning("invite %s: the locks of %s kept changing; gave up", session.session_id, users)
+        raise DuelError(ErrorCode.USER_BUSY, GAVE_UP)
 
-    def _try_create(self, session: Session, known: _Knowledge, lock_expire: int) -> bool:
+    def _back_off(self, attempt: int, time_left: Callable[[], int]) -> bool:
+        """Wait a jittered while before the next try; False if there is no time for it."""
+        wait_ms = random.uniform(0, min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2**attempt))
+        if time_left() - wait_ms < POST_RESERVE_MS:
+            return False
+        self._sleep(wait_ms / 1000)
+        return True
+
+    def _try_create(self, session: Session, known: _Knowledge, lock_expire: int) -> _Try:
         """One transaction; on a lost race, `known` learns what the failed conditions saw."""
         items: list[dict[str, Any]] = [
             {
@@ -159,12 +207,13 @@ class LockRepository:
             if error_code(err) != "TransactionCanceledException":
                 raise
             reasons = err.response.get("CancellationReasons") or []
-            log.info(
-                "invite %s lost a race: %s", session.session_id, [r.get("Code") for r in reasons]
-            )
+            codes = [r.get("Code") for r in reasons]
+            log.info("invite %s lost a race: %s", session.session_id, codes)
             _learn(known, users, checked, reasons)
-            return False
-        return True
+            if "ConditionalCheckFailed" not in codes and CONTENTION.intersection(codes):
+                return _Try.CONTENDED
+            return _Try.CHANGED
+        return _Try.CREATED
 
     def _holders(self, users: Iterable[str]) -> dict[str, str | None]:
         """Each user's lock holder, in one consistent BatchGetItem."""

@@ -111,6 +111,11 @@ class Notifier:
         """Whether a post started now might not finish before the function times out."""
         return self._remaining_ms() < POST_RESERVE_MS
 
+    def remaining_ms(self) -> int:
+        """The invocation's remaining time (`get_remaining_time_in_millis`), for callers
+        that must leave room for the posts still to come."""
+        return self._remaining_ms()
+
     def live(self, user_id: str) -> list[Connection]:
         return self._connections.live(user_id, self._now_ms())
 

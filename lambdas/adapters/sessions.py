@@ -6,14 +6,18 @@ and decides again on it (docs/aws-behaviour.md §10). Where the common case is k
 (an accept, a stop, a due timer) the write goes first, conditioned on exactly the
 facts that decision needs, and returns the item it replaced: no read before the write.
 
-Besides docs/protocol.md's fields, a session item may carry delivery state for system
-endings (`lease`, `receipts`: adapters/delivery.py) and `lostTimer`, the body of a
-timer message SQS refused (adapters/effects.py): the stream consumer schedules it.
+Besides docs/protocol.md's fields, a session item may carry delivery state: for
+endings (`lease`, `receipts`: adapters/delivery.py), for `start` (`startLease`, the
+accepting invocation's deadline, written by the accept; `startSent`, written once
+`start` is out: an ending committed in between is the accepter's to announce,
+duel.machine.ending_left_to_accepter), and `lostTimer`, the body of a timer message a
+handler could not queue itself (adapters/effects.py): the stream consumer schedules it.
 User locks (`USER#<userId>` items) live in the same table: adapters/locks.py.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from enum import Enum
@@ -22,7 +26,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from adapters.dynamo import all_items, error_code, usable_key
-from duel.machine import SYSTEM_COMMANDS, Expectation, Outcome, Role, Transition
+from duel.machine import SYSTEM_COMMANDS, Command, Expectation, Outcome, Role, Transition
 from duel.session import EndReason, Session, Status
 from duel.times import iso
 
@@ -32,6 +36,8 @@ LOCK_PREFIX = "USER#"
 MAX_ATTEMPTS = 4
 LEASE = "lease"  # epoch ms until which a delivery of the session's ending is in progress
 LOST_TIMER = "lostTimer"
+START_LEASE = "startLease"  # epoch ms until which the accepting invocation may post `start`
+START_SENT = "startSent"  # BOOL: the accepting invocation has posted `start`
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +53,8 @@ _ATTRIBUTES: Mapping[str, tuple[str, str]] = {
 
 
 def session_to_item(session: Session) -> dict[str, Any]:
-    """The item with exactly docs/protocol.md's fields; absent ones are left out."""
+    """The item with docs/protocol.md's fields (absent ones left out) and the start's
+    delivery state, so a session written back by the TTL backstop keeps it."""
     item: dict[str, Any] = {
         "sessionId": {"S": session.session_id},
         "userA": {"S": session.user_a},
@@ -64,6 +71,10 @@ def session_to_item(session: Session) -> dict[str, Any]:
         "endedBy": session.ended_by,
     }
     item.update({key: {"S": value} for key, value in optional.items() if value is not None})
+    if session.start_lease is not None:
+        item[START_LEASE] = {"N": str(session.start_lease)}
+    if session.start_sent:
+        item[START_SENT] = {"BOOL": True}
     return item
 
 
@@ -81,6 +92,7 @@ def session_from_item(item: Mapping[str, Any] | None) -> Session | None:
         return value["S"] if value else None
 
     end_reason = text("endReason")
+    start_lease = item.get(START_LEASE)
     return Session(
         session_id=item["sessionId"]["S"],
         user_a=item["userA"]["S"],
@@ -93,6 +105,8 @@ def session_from_item(item: Mapping[str, Any] | None) -> Session | None:
         ends_at=text("endsAt"),
         end_reason=EndReason(end_reason) if end_reason else None,
         ended_by=text("endedBy"),
+        start_lease=int(start_lease["N"]) if start_lease else None,
+        start_sent=bool(item.get(START_SENT, {}).get("BOOL")),
     )
 
 
@@ -163,14 +177,16 @@ class SessionsRepository:
         ).get("Item")
         return session_from_item(item)
 
-    def save(self, transition: Transition, lease_until: int | None = None) -> None:
-        """Write `transition.after` if the item still has `transition.before`'s status.
+    def save(self, transition: Transition, lease_until: int | None = None) -> Session | None:
+        """Write `transition.after` if the item still has `transition.before`'s status;
+        return the item the write replaced.
 
         Raises TransitionConflict with the current item otherwise. An update, not a put,
         so attributes outside the session (delivery state) survive. A system ending
-        also takes the delivery lease (`lease_until`, epoch ms).
+        also takes the delivery lease, an accept the start lease (`lease_until`, epoch ms).
         AWS: ReturnValuesOnConditionCheckFailure=ALL_OLD returns the item that failed the
-        condition, saving a read (docs/aws-behaviour.md §10).
+        condition, saving a read; ReturnValues=ALL_OLD the item replaced, with the delivery
+        state the status condition does not cover (docs/aws-behaviour.md §10).
         """
         if transition.before is None:
             raise ValueError("new sessions are written by LockRepository.open_invite")
@@ -180,7 +196,9 @@ class SessionsRepository:
             update.assign(field, getattr(after, field))
         before = update.value({"S": transition.before.status.value})
         condition = f"{update.name('status')} = {before}"
-        self._write(after.session_id, update, condition, _lease(transition, lease_until))
+        return self._write(
+            after.session_id, update, condition, _leases(transition.command, lease_until), old=True
+        )
 
     def run(
         self,
@@ -196,7 +214,9 @@ class SessionsRepository:
         is what `decide` runs on (and must agree with), and a failed condition hands back
         the item to decide on instead: one call in the common case, never a read. On a
         lost race `decide` runs again on the winner's item, so the outcome always matches
-        what is stored: e.g. a stop that loses to an accept stops the duel.
+        what is stored: e.g. a stop that loses to an accept stops the duel. The
+        transition's `before` is always the item its write replaced, delivery state
+        included (duel.machine.ending_left_to_accepter relies on it).
         """
         if not is_session_key(session_id):
             return decide(None)
@@ -231,11 +251,15 @@ class SessionsRepository:
             if outcome.transition is None:
                 return outcome
             try:
-                self.save(outcome.transition, lease_until)
+                replaced = self.save(outcome.transition, lease_until)
             except TransitionConflict as conflict:
                 log.info("session %s changed under us; deciding again", session_id)
                 current = conflict.current
                 continue
+            if replaced is not None and replaced != outcome.transition.before:
+                # Same status (the condition), newer delivery state (e.g. startSent).
+                written = dataclasses.replace(outcome.transition, before=replaced)
+                return dataclasses.replace(outcome, transition=written)
             return outcome
         raise RuntimeError(f"session {session_id} kept changing; gave up")
 
@@ -265,20 +289,20 @@ class SessionsRepository:
         conditions.append(
             f"{deadline} > {now}" if expect.before_deadline else f"{deadline} <= {now}"
         )
-        lease = lease_until if expect.command in SYSTEM_COMMANDS else None
-        return self._write(session_id, update, " AND ".join(conditions), lease, old=True)
+        leases = _leases(expect.command, lease_until)
+        return self._write(session_id, update, " AND ".join(conditions), leases, old=True)
 
     def _write(
         self,
         session_id: str,
         update: _Update,
         condition: str,
-        lease_until: int | None,
+        leases: Mapping[str, int],
         *,
         old: bool = False,
     ) -> Session | None:
-        if lease_until is not None:
-            update.sets.append(f"{update.name(LEASE)} = {update.value({'N': str(lease_until)})}")
+        for attribute, until in leases.items():
+            update.sets.append(f"{update.name(attribute)} = {update.value({'N': str(until)})}")
         try:
             answer = self._client.update_item(
                 TableName=self._table,
@@ -317,8 +341,36 @@ class SessionsRepository:
             current: Any = err.response.get("Item")
             raise TransitionConflict(session_from_item(current)) from None
 
+    def mark_start_sent(self, session_id: str) -> Session | None:
+        """Record that `start` went out; return the session as it now stands.
+
+        The accepter's fence against enders (duel.machine.ending_left_to_accepter): an
+        ending is written either before this (this returns it stopped: the accepter
+        announces it) or after (its write returns `startSent`: the ender announces it).
+        None if the item is gone.
+        AWS: each write applies to the item as a whole, one after another, and
+        ReturnValues=ALL_NEW / ALL_OLD return the item right after / before that write
+        (docs/aws-behaviour.md §10; DynamoDB API reference, UpdateItem "ReturnValues").
+        """
+        try:
+            answer = self._client.update_item(
+                TableName=self._table,
+                Key=session_key(session_id),
+                UpdateExpression="SET #s = :t",
+                ConditionExpression="attribute_exists(sessionId)",
+                ExpressionAttributeNames={"#s": START_SENT},
+                ExpressionAttributeValues={":t": {"BOOL": True}},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as err:
+            if error_code(err) != "ConditionalCheckFailedException":
+                raise
+            return None
+        return session_from_item(answer.get("Attributes"))
+
     def mark_lost_timer(self, session_id: str, body: str) -> None:
-        """Record a timer SQS refused, for the Sessions stream consumer to schedule."""
+        """Record a timer for the Sessions stream consumer to schedule: one SQS refused, or
+        one the calling function may not queue (adapters/effects.py)."""
         self._client.update_item(
             TableName=self._table,
             Key=session_key(session_id),
@@ -361,6 +413,13 @@ class SessionsRepository:
         return found
 
 
-def _lease(transition: Transition, lease_until: int | None) -> int | None:
-    """The delivery lease a transition's write takes: system endings only."""
-    return lease_until if transition.command in SYSTEM_COMMANDS else None
+def _leases(command: Command, lease_until: int | None) -> dict[str, int]:
+    """The leases a transition's write takes: a system ending the delivery lease (its
+    frames are delivered with receipts), an accept the start lease."""
+    if lease_until is None:
+        return {}
+    if command in SYSTEM_COMMANDS:
+        return {LEASE: lease_until}
+    if command is Command.ACCEPT:
+        return {START_LEASE: lease_until}
+    return {}

@@ -474,7 +474,8 @@ def ending_of(session: Session) -> Ending | None:
     rule = TRANSITIONS[source]
     assert rule.frame is not None
     frame = rule.frame(session)
-    return Ending(session.session_id, (Notice(session.user_a, frame), Notice(session.user_b, frame)))
+    notices = (Notice(session.user_a, frame), Notice(session.user_b, frame))
+    return Ending(session.session_id, notices)
 
 
 def start_in_flight(session: Session, now_ms: int) -> bool:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from adapters import deps
-from adapters.connections import Connection, expire_at_from
+from adapters.connections import connection_of, expire_at_from
 from adapters.events import ws_request
-from duel.times import iso
 
 
 def handle(event: dict[str, Any], context: object) -> dict[str, Any]:
@@ -15,13 +14,6 @@ def handle(event: dict[str, Any], context: object) -> dict[str, Any]:
     d = deps.get()
     request = ws_request(event)
     now_ms = d.now_ms()
-    d.connections.put(
-        Connection(
-            user_id=request.user_id,
-            connection_id=request.connection_id,
-            username=request.username,
-            connected_at=iso(request.connected_at_ms or now_ms),
-            expire_at=expire_at_from(now_ms, d.config.connection_ttl_s),
-        )
-    )
+    expire_at = expire_at_from(now_ms, d.config.connection_ttl_s)
+    d.connections.put(connection_of(request, now_ms, expire_at))
     return {"statusCode": 200}

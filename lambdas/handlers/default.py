@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters import deps
-from adapters.effects import reply
-from adapters.events import ws_request
-from duel.frames import error_frame
-from duel.messages import request_id_of, unroutable
+from adapters.routes import ws_route
+from duel.messages import unroutable
+
+
+def _refuse(body: str | None) -> None:
+    raise unroutable(body)  # no body that reaches $default is a message of the protocol
 
 
 def handle(event: dict[str, Any], context: object) -> dict[str, Any]:
-    request = ws_request(event)
-    notifier = deps.get().notifier(request.endpoint, context)
-    reply(notifier, request, error_frame(unroutable(request.body), request_id_of(request.body)))
+    ws_route(event, context, _refuse)  # answers the sender with the error frame
     return {"statusCode": 200}

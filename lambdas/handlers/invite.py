@@ -8,22 +8,19 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from adapters import deps
-from adapters.effects import reply
-from adapters.events import ws_request
+from adapters.routes import ws_route
 from duel.errors import DuelError, ErrorCode
-from duel.frames import error_frame
 from duel.machine import Outcome, Party, check_invite, open_invite
-from duel.messages import parse_invite, request_id_of
+from duel.messages import parse_invite
 
 
 def handle(event: dict[str, Any], context: object) -> dict[str, Any]:
-    d = deps.get()
-    request = ws_request(event)
-    notifier = d.notifier(request.endpoint, context)
+    route = ws_route(event, context, parse_invite)
+    if route is None:
+        return {"statusCode": 200}
+    d, request, message = route.deps, route.request, route.message
     now_ms = d.now_ms()
     try:
-        message = parse_invite(request.body)
         refused = check_invite(request.user_id, message.to)
         if refused is not None:
             raise refused
@@ -40,16 +37,17 @@ def handle(event: dict[str, Any], context: object) -> dict[str, Any]:
             request_id=message.request_id,
         )
         # The invitee's connections were just read: the frames reuse them.
-        effects = d.effects(notifier, now_ms, context, {message.to: invitee_connections})
+        effects = d.effects(route.notifier, now_ms, context, {message.to: invitee_connections})
         d.locks.open_invite(
             transition,
             now_ms,
             d.config.timing,
             on_settled=lambda ended: effects.carry_out(Outcome(ended)),
             lease_until=effects.lease_until,
+            time_left=route.notifier.remaining_ms,
         )
     except DuelError as err:
-        reply(notifier, request, error_frame(err, request_id_of(request.body)))
+        route.refuse(err)
         return {"statusCode": 200}
     effects.carry_out(Outcome(transition))
     return {"statusCode": 200}

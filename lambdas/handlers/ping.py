@@ -9,35 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters import deps
-from adapters.connections import Connection, expire_at_from
-from adapters.effects import reply
-from adapters.events import ws_request
-from duel.errors import DuelError
-from duel.frames import error_frame, pong_frame
-from duel.messages import parse_bare, request_id_of
-from duel.times import iso, seconds_iso
+from adapters.connections import connection_of, expire_at_from
+from adapters.routes import ws_route
+from duel.frames import pong_frame
+from duel.messages import parse_bare
+from duel.times import seconds_iso
 
 
 def handle(event: dict[str, Any], context: object) -> dict[str, Any]:
-    d = deps.get()
-    request = ws_request(event)
-    notifier = d.notifier(request.endpoint, context)
-    try:
-        message = parse_bare(request.body)
-    except DuelError as err:
-        reply(notifier, request, error_frame(err, request_id_of(request.body)))
+    route = ws_route(event, context, parse_bare)
+    if route is None:
         return {"statusCode": 200}
+    d, request = route.deps, route.request
     now_ms = d.now_ms()
     expire_at = expire_at_from(now_ms, d.config.connection_ttl_s)
-    d.connections.refresh(
-        Connection(
-            user_id=request.user_id,
-            connection_id=request.connection_id,
-            username=request.username,
-            connected_at=iso(request.connected_at_ms or now_ms),
-            expire_at=expire_at,
-        )
-    )
-    reply(notifier, request, pong_frame(seconds_iso(expire_at), message.request_id))
+    d.connections.refresh(connection_of(request, now_ms, expire_at))
+    route.reply(pong_frame(seconds_iso(expire_at), route.message.request_id))
     return {"statusCode": 200}

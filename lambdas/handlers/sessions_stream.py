@@ -8,25 +8,23 @@ The template's filters pass two kinds of record:
   is stored once and delivered with receipts (a retried or duplicated record sends
   only what was not sent). Lock items and stopped sessions say nothing.
 - Items carrying `lostTimer`: a handler committed a transition but SQS refused its
-  timer (adapters/effects.py). The timer is scheduled here, where a failure is retried
-  by the event source mapping and ends in its on-failure destination (template.yaml).
+  timer, or left an ending to the accepting invocation and needs an owed-ending timer it
+  may not queue itself (adapters/effects.py). The timer is scheduled here, where a
+  failure is retried by the event source mapping and ends in its on-failure destination
+  (template.yaml).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
-from adapters import deps
+from adapters.batch import consume_batch, sequence_number
 from adapters.deps import Deps
-from adapters.events import records
 from adapters.notifier import Notifier
 from adapters.sessions import LOST_TIMER, TransitionConflict, session_from_item
 from duel.machine import Outcome, on_ttl_removed, resend_ending
-from duel.timers import decode_timer, timer_for
-
-log = logging.getLogger(__name__)
+from duel.timers import decode_timer, wanted
 
 
 def _backstop(d: Deps, notifier: Notifier, context: object, image: Any) -> bool:
@@ -46,7 +44,7 @@ def _lost_timer(d: Deps, image: Mapping[str, Any]) -> None:
     body = str(image[LOST_TIMER]["S"])
     timer = decode_timer(body)
     session = session_from_item(image)
-    if session is not None and timer_for(session) == timer:  # still what it waits on
+    if wanted(session, timer):  # still what it waits on
         d.timers.schedule(timer, d.now_ms())
     d.sessions.clear_lost_timer(timer.session_id, body)
 
@@ -57,25 +55,13 @@ def _process(d: Deps, notifier: Notifier, context: object, record: Mapping[str, 
     if record.get("eventName") == "REMOVE":
         return _backstop(d, notifier, context, images.get("OldImage"))
     new_image = images.get("NewImage") or {}
-    if LOST_TIMER in new_image:
+    old_image = images.get("OldImage") or {}
+    # Every later write to the item passes the filter while `lostTimer` is on it; only
+    # the record that put it there queues it (its retries included).
+    if LOST_TIMER in new_image and old_image.get(LOST_TIMER) != new_image[LOST_TIMER]:
         _lost_timer(d, new_image)
     return True
 
 
 def handle(event: dict[str, Any], context: object) -> dict[str, Any]:
-    d = deps.get()
-    notifier = d.notifier(d.config.management_url, context)
-    failures: list[dict[str, str]] = []
-    for record in records(event):
-        sequence = str(record.get("dynamodb", {}).get("SequenceNumber", ""))
-        if notifier.short_of_time():
-            # AWS: processing resumes at the lowest reported record (docs/aws-behaviour.md §8).
-            failures.append({"itemIdentifier": sequence})
-            continue
-        try:
-            if not _process(d, notifier, context, record):
-                failures.append({"itemIdentifier": sequence})
-        except Exception:
-            log.exception("stream record %s failed", sequence)
-            failures.append({"itemIdentifier": sequence})
-    return {"batchItemFailures": failures}
+    return consume_batch(event, context, sequence_number, _process, what="stream record")

@@ -4,27 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters import deps
-from adapters.effects import reply
-from adapters.events import ws_request
-from duel.errors import DuelError
-from duel.frames import error_frame, state_frame
+from adapters.routes import ws_route
+from duel.frames import state_frame
 from duel.machine import is_engaged
-from duel.messages import parse_bare, request_id_of
+from duel.messages import parse_bare
 
 
 def handle(event: dict[str, Any], context: object) -> dict[str, Any]:
-    d = deps.get()
-    request = ws_request(event)
-    notifier = d.notifier(request.endpoint, context)
-    try:
-        message = parse_bare(request.body)
-    except DuelError as err:
-        reply(notifier, request, error_frame(err, request_id_of(request.body)))
+    route = ws_route(event, context, parse_bare)
+    if route is None:
         return {"statusCode": 200}
-    now_ms = d.now_ms()
+    now_ms, user = route.deps.now_ms(), route.request.user_id
     # Past-deadline sessions are over even before their timer says so.
-    sessions = [s for s in d.sessions.for_user(request.user_id) if is_engaged(s, now_ms)]
+    sessions = [s for s in route.deps.sessions.for_user(user) if is_engaged(s, now_ms)]
     sessions.sort(key=lambda s: (s.created_at, s.session_id))
-    reply(notifier, request, state_frame(sessions, message.request_id))
+    route.reply(state_frame(sessions, route.message.request_id))
     return {"statusCode": 200}

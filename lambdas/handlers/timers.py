@@ -6,23 +6,21 @@ that finds its session moved on is dropped. Records that raise, or whose ending 
 not reach every user, are reported in `batchItemFailures` so only they are retried
 (ReportBatchItemFailures); a retry sends only what no receipt covers (delivery.py).
 A record is not started when the invocation is short of time: it is reported and
-retried untouched rather than cut off half way by the timeout.
+retried untouched rather than cut off half way by the timeout. An `owed_ending` timer
+decides nothing: it delivers what an ending left to an accepting invocation still owes
+(adapters/effects.py).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
-from adapters import deps
+from adapters.batch import consume_batch, message_id
 from adapters.deps import Deps
-from adapters.events import records
 from adapters.notifier import Notifier
 from duel.machine import on_timer, timer_expectation
-from duel.timers import decode_timer
-
-log = logging.getLogger(__name__)
+from duel.timers import TimerKind, decode_timer
 
 
 def _process(d: Deps, notifier: Notifier, context: object, record: Mapping[str, Any]) -> bool:
@@ -30,6 +28,8 @@ def _process(d: Deps, notifier: Notifier, context: object, record: Mapping[str, 
     timer = decode_timer(record["body"])
     now_ms, timing = d.now_ms(), d.config.timing
     effects = d.effects(notifier, now_ms, context)
+    if timer.kind is TimerKind.OWED_ENDING:
+        return effects.deliver_owed(timer.session_id)
     outcome = d.sessions.run(
         timer.session_id,
         lambda session: on_timer(session, timer, now_ms, timing),
@@ -40,19 +40,4 @@ def _process(d: Deps, notifier: Notifier, context: object, record: Mapping[str, 
 
 
 def handle(event: dict[str, Any], context: object) -> dict[str, Any]:
-    d = deps.get()
-    notifier = d.notifier(d.config.management_url, context)
-    failures: list[dict[str, str]] = []
-    for record in records(event):
-        message_id = str(record.get("messageId", ""))
-        if notifier.short_of_time():
-            log.warning("timer message %s left for a retry: out of time", message_id)
-            failures.append({"itemIdentifier": message_id})
-            continue
-        try:
-            if not _process(d, notifier, context, record):
-                failures.append({"itemIdentifier": message_id})
-        except Exception:
-            log.exception("timer message %s failed", message_id)
-            failures.append({"itemIdentifier": message_id})
-    return {"batchItemFailures": failures}
+    return consume_batch(event, context, message_id, _process, what="timer message")

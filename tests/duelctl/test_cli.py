@@ -13,7 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from duelctl import cli
-from duelctl.cli import app, spread_overrides
+from duelctl.app import STATE, app, spread_overrides
+from duelctl.commands import simulate
 
 COMMANDS = ("up", "token", "simulate", "run", "online", "connect")
 runner = CliRunner()
@@ -23,7 +24,7 @@ runner = CliRunner()
 def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Every test runs in an empty working directory (no .duelctl/ unless it writes one)."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli.STATE, "debug", False)
+    monkeypatch.setattr(STATE, "debug", False)
     monkeypatch.delenv("DUELCTL_USER", raising=False)
     yield tmp_path
 
@@ -470,10 +471,10 @@ def test_a_misspelt_scenario_parameter_is_blamed_on_the_scenario_line(in_tmp: Pa
 
 
 def test_the_scenario_choices_are_the_built_in_scenarios() -> None:
-    """cli.py names them without parsing them (start-up time); they must stay the same."""
+    """`simulate` names them without parsing them (start-up time); they must stay the same."""
     from duelctl.scenario.builtin import NAMES
 
-    assert cli.SCENARIO_NAMES == NAMES
+    assert simulate.SCENARIO_NAMES == NAMES
 
 
 def test_simulate_help_states_the_timers_an_embedded_stack_runs_with() -> None:
@@ -482,7 +483,7 @@ def test_simulate_help_states_the_timers_an_embedded_stack_runs_with() -> None:
     from duelctl.scenario.parse import parse_scenarios
     from duelctl.stack import FAST_PARAMETERS
 
-    doc = " ".join((cli.simulate.__doc__ or "").split())
+    doc = " ".join((simulate.simulate.__doc__ or "").split())
     for text in BUILTIN.values():
         (scenario,) = parse_scenarios(text, "<builtin>")
         merged = {**FAST_PARAMETERS, **scenario.parameters}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -38,8 +39,9 @@ async def test_the_stack_adopts_the_early_moto_and_stops_it(tmp_path: Path) -> N
         template = load_template(ROOT / "template.yaml", FAST)
         async with Emulator(template, options=options, moto=moto) as emu:
             assert emu.endpoints.aws_endpoint_url == url
-            # Provisioned in the adopted moto: the pool exists, so a user can sign in.
-            user = sign_in(emu.endpoints, "early-moto")
+            # Provisioned in the adopted moto: the pool exists, so a user can sign in
+            # (in a thread: the sign-in calls the stack served on this loop).
+            user = await asyncio.to_thread(sign_in, emu.endpoints, "early-moto")
             assert user.token
         # The stack stopped it with itself.
         assert not _accepts(url)

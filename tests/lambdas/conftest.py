@@ -82,11 +82,17 @@ class FakeClock:
 
 
 class RecordingPoster:
-    """Stands in for @connections: keeps every posted body; ids in `gone` answer 410."""
+    """Stands in for @connections: keeps every posted body; ids in `gone` answer 410.
+
+    `after_post`, when set, runs after each successful post with the frame posted: a test
+    runs another handler there to land it between two steps of the posting one, without
+    threads.
+    """
 
     def __init__(self) -> None:
         self.posts: list[tuple[str, str, bytes]] = []  # (endpoint, connection id, data)
         self.gone: set[str] = set()
+        self.after_post: Callable[[dict[str, Any]], None] | None = None
         self._read: dict[str, int] = {}
 
     def for_endpoint(self, endpoint: str) -> _EndpointPoster:
@@ -114,6 +120,8 @@ class _EndpointPoster:
         if connection_id in self._recorder.gone:
             raise ConnectionGone(connection_id)
         self._recorder.posts.append((self.endpoint, connection_id, data))
+        if self._recorder.after_post is not None:
+            self._recorder.after_post(json.loads(data))
 
 
 class SpyTimerQueue(TimerQueue):
@@ -329,12 +337,16 @@ class World:
         return importlib.import_module(f"handlers.{name}")
 
     def invoke(self, name: str, event: dict[str, Any]) -> Any:
-        """Run handlers.<name>.handle as Lambda would, noting the AWS calls it makes."""
-        self.calls.handler = name
+        """Run handlers.<name>.handle as Lambda would, noting the AWS calls it makes.
+
+        May be called from inside another invocation (RecordingPoster.after_post): the
+        calls made after it returns are the outer handler's again.
+        """
+        outer, self.calls.handler = self.calls.handler, name
         try:
             return self.handler(name).handle(event, self.context)
         finally:
-            self.calls.handler = None
+            self.calls.handler = outer
 
     @property
     def timers(self) -> SpyTimerQueue:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from duelctl.commands.up import endpoints_panel
+from duelctl.serve import endpoints_panel
 from duelctl_endpoints import Endpoints
 
 
@@ -55,7 +55,7 @@ SHORT = {"InviteTimeoutSeconds": "2", "DuelSeconds": "5", "StartLeadSeconds": "1
 
 def test_with_ten_minute_duels_the_panel_does_not_suggest_every_scenario_here() -> None:
     """`--scenario all` would wait out a 10-minute duel: suggest it on its own stack."""
-    from duelctl.commands.up import try_lines
+    from duelctl.serve import try_lines
 
     lines = try_lines(DEFAULTS)
     assert "duelctl simulate alice bob" in lines
@@ -64,7 +64,7 @@ def test_with_ten_minute_duels_the_panel_does_not_suggest_every_scenario_here() 
 
 
 def test_with_short_timers_or_a_virtual_clock_every_scenario_fits() -> None:
-    from duelctl.commands.up import try_lines
+    from duelctl.serve import try_lines
 
     assert "duelctl simulate alice bob --scenario all" in try_lines(SHORT)
     assert "duelctl simulate alice bob --scenario all" in try_lines(DEFAULTS, virtual_clock=True)
@@ -72,7 +72,7 @@ def test_with_short_timers_or_a_virtual_clock_every_scenario_fits() -> None:
 
 def test_what_the_panel_suggests_fits_in_max_wait() -> None:
     """The rule behind the suggestion: the longest built-in wait against --max-wait."""
-    from duelctl.commands.up import DEFAULT_MAX_WAIT_S, longest_wait_s
+    from duelctl.serve import DEFAULT_MAX_WAIT_S, longest_wait_s
 
     assert longest_wait_s(DEFAULTS) == 603 > DEFAULT_MAX_WAIT_S
     assert longest_wait_s(SHORT) == 6 <= DEFAULT_MAX_WAIT_S
@@ -82,8 +82,8 @@ def test_what_the_panel_suggests_fits_in_max_wait() -> None:
 def test_the_panel_and_the_cli_agree_on_max_wait() -> None:
     import inspect
 
-    from duelctl import cli
-    from duelctl.commands.up import DEFAULT_MAX_WAIT_S
+    from duelctl.commands import run, simulate
+    from duelctl.serve import DEFAULT_MAX_WAIT_S
 
-    for command in (cli.simulate, cli.run):
+    for command in (simulate.simulate, run.run):
         assert inspect.signature(command).parameters["max_wait"].default == DEFAULT_MAX_WAIT_S

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from duelctl.commands.up import endpoints_panel
+from duelctl.serve import endpoints_panel
 from duelctl_endpoints import Endpoints
 
 DEFAULTS = {"InviteTimeoutSeconds": "60", "DuelSeconds": "600", "StartLeadSeconds": "3"}

@@ -15,7 +15,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from duelctl.cli import app
-from duelctl.commands.up import endpoints_panel
+from duelctl.serve import endpoints_panel
 from duelctl.testing import start_stack
 from duelctl_endpoints import Endpoints
 from tests.conftest import FAST_PARAMS, TEMPLATE

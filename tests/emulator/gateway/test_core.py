@@ -289,17 +289,17 @@ def test_observed_close(
     assert got == expected
 
 
-def test_expiry_tracks_idle_and_duration_limits() -> None:
+def test_time_limit_tracks_idle_and_duration_limits() -> None:
     """A connection idles out 600 s after its last message and ends after 2 h at most."""
     c = conn(connected_at_ms=1_000_000, last_active_at_ms=1_000_000)
     limits = {"idle_timeout_s": 600.0, "max_duration_s": 7200.0}
-    assert core.expiry(c, 1_000_000, **limits) == 1_000 + 600
-    assert core.expiry(c, 1_600_000, **limits) == core.GOING_AWAY
+    assert core.time_limit(c, 1_000_000, **limits) == core.OpenUntil(1_000 + 600)
+    assert core.time_limit(c, 1_600_000, **limits) == core.Expired(core.GOING_AWAY)
     c.last_active_at_ms = 7_000_000
-    assert core.expiry(c, 7_000_000, **limits) == 7_000 + 600
+    assert core.time_limit(c, 7_000_000, **limits) == core.OpenUntil(7_000 + 600)
     c.last_active_at_ms = 8_000_000
-    assert core.expiry(c, 8_000_000, **limits) == 1_000 + 7200
-    assert core.expiry(c, 8_200_000, **limits) == core.GOING_AWAY
+    assert core.time_limit(c, 8_000_000, **limits) == core.OpenUntil(1_000 + 7200)
+    assert core.time_limit(c, 8_200_000, **limits) == core.Expired(core.GOING_AWAY)
 
 
 # ------------------------------------------------------------------ event shapes

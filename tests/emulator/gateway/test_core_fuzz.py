@@ -219,3 +219,24 @@ def test_every_ending_has_a_disconnect_code(
     close = core.observed_close(sent=sent, received=received, received_first=received_first)
     assert close in (sent, received, core.ABNORMAL) or close.code == 1005
     assert (close == core.ABNORMAL) == (sent is None and received is None)
+
+
+@given(
+    connected=st.integers(0, 10**13),
+    idle_for=st.integers(0, 10**8),
+    now_after=st.integers(0, 10**8),
+    idle_s=st.floats(1, 10**5),
+    max_s=st.floats(1, 10**6),
+)
+def test_a_connection_is_open_until_its_deadline_then_expired(
+    connected: int, idle_for: int, now_after: int, idle_s: float, max_s: float
+) -> None:
+    """`time_limit` answers OpenUntil a deadline still ahead, or Expired at or past it."""
+    c = core.Connection("BFaT_fALIAMCKug=", connected, "203.0.113.7", None, connected + idle_for)
+    now_ms = connected + idle_for + now_after
+    limit = core.time_limit(c, now_ms, idle_timeout_s=idle_s, max_duration_s=max_s)
+    deadline = min((connected + idle_for) / 1000 + idle_s, connected / 1000 + max_s)
+    if isinstance(limit, core.OpenUntil):
+        assert limit.deadline == deadline > now_ms / 1000
+    else:
+        assert limit == core.Expired(core.GOING_AWAY) and now_ms / 1000 >= deadline

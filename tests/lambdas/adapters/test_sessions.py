@@ -7,6 +7,9 @@ conditions protect.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from adapters.locks import LockRepository, lock_key
@@ -24,6 +27,7 @@ from duel.machine import (
     Timing,
     Transition,
     answer,
+    answer_expectation,
     lock_expire_at,
     on_timer,
     open_invite,
@@ -79,7 +83,9 @@ def test_item_has_exactly_the_protocol_fields(repo, locks, aws) -> None:
     active = repo.get("s1")
     assert active is not None and set(session_to_item(active)) == set(item) | {"startAt", "endsAt"}
     repo.run("s1", lambda cur: stop(cur, "ua", s(20), TIMING))
-    stopped = session_to_item(repo.get("s1"))  # type: ignore[arg-type]
+    stored = repo.get("s1")
+    assert stored is not None
+    stopped = session_to_item(stored)
     assert stopped["endReason"] == {"S": "stop"} and stopped["endedBy"] == {"S": "ua"}
     assert stopped["expireAt"] == {"N": str(s(20) // 1000 + 86400)}
 
@@ -131,18 +137,21 @@ def test_save_on_missing_item_conflicts_with_none(repo, locks) -> None:
     assert conflict.value.current is None
 
 
-def interleaved(first: callable, competitor: callable) -> callable:  # type: ignore[valid-type]
+class interleaved:
     """A decide function that lets `competitor` commit right after our first read."""
-    calls = []
 
-    def decide(current):
-        if not calls:
-            competitor()
-        calls.append(current)
-        return first(current)
+    def __init__(
+        self, first: Callable[[Session | None], Outcome], competitor: Callable[[], object]
+    ) -> None:
+        self.first = first
+        self.competitor = competitor
+        self.calls: list[Any] = []  # the items `first` decided on
 
-    decide.calls = calls  # type: ignore[attr-defined]
-    return decide
+    def __call__(self, current: Session | None) -> Outcome:
+        if not self.calls:
+            self.competitor()
+        self.calls.append(current)
+        return self.first(current)
 
 
 def test_stop_losing_to_accept_stops_the_duel(repo, locks) -> None:
@@ -322,3 +331,54 @@ def test_current_sessions_batch_reads_locks_then_holders(repo, locks) -> None:
     assert current["uc"] is None
     many = locks.current_sessions([f"user-{i}" for i in range(250)] + ["ua"])
     assert len(many) == 251 and many["ua"] is not None
+
+
+# ---------------------------------------------------------------- start before ending
+
+
+def test_start_delivery_state_round_trips() -> None:
+    """startLease and startSent survive item conversion (the TTL backstop writes them back)."""
+    session = Session(
+        "s1", "a", "b", Status.ACTIVE, "c", "e", 5, "x", "y", start_lease=s(10), start_sent=True
+    )
+    item = session_to_item(session)
+    assert (item["startLease"], item["startSent"]) == ({"N": str(s(10))}, {"BOOL": True})
+    assert session_from_item(item) == session
+
+
+def test_accept_takes_the_start_lease_and_start_sent_fences_enders(repo, locks) -> None:
+    """The accept's write records its lease; startSent returns the item as it stands, so
+    an accepter learns whether an ending came first."""
+    invite(locks, "ua", "ub")
+    repo.run(
+        "s1",
+        lambda cur: answer(cur, "ub", True, s(10), TIMING),
+        expect=answer_expectation("ub", True, s(10), TIMING),
+        lease_until=s(20),
+    )
+    active = repo.get("s1")
+    assert active is not None and (active.start_lease, active.start_sent) == (s(20), False)
+    marked = repo.mark_start_sent("s1")
+    assert marked is not None and marked.status is Status.ACTIVE and marked.start_sent
+    outcome = repo.run("s1", lambda cur: stop(cur, "ua", s(11), TIMING))
+    assert outcome.transition is not None and outcome.transition.before == marked
+    assert repo.mark_start_sent("nope") is None
+
+
+def test_a_transition_names_the_item_its_write_replaced(repo, locks) -> None:
+    """A stop decided on an item read before startSent was recorded, but written after it:
+    its `before` is the item it replaced, startSent included, not the stale read."""
+    invite(locks, "ua", "ub")
+    repo.run(
+        "s1",
+        lambda cur: answer(cur, "ub", True, s(10), TIMING),
+        expect=answer_expectation("ub", True, s(10), TIMING),
+        lease_until=s(20),
+    )
+    decide = interleaved(
+        lambda cur: stop(cur, "ua", s(11), TIMING), lambda: repo.mark_start_sent("s1")
+    )
+    outcome = repo.run("s1", decide)
+    assert [c.start_sent for c in decide.calls] == [False]
+    assert outcome.transition is not None and outcome.transition.before is not None
+    assert outcome.transition.before.start_sent

@@ -24,10 +24,13 @@ from duel.machine import (
     Outcome,
     Party,
     Timing,
+    Transition,
     answer,
     apply,
     check_invite,
+    ending_left_to_accepter,
     ending_notices,
+    ending_of,
     expect,
     is_engaged,
     lock_expire_at,
@@ -35,7 +38,9 @@ from duel.machine import (
     on_ttl_removed,
     open_invite,
     settle,
+    start_in_flight,
     stop,
+    timer_expectation,
     user_status,
 )
 from duel.session import EndReason, Session, Status
@@ -448,3 +453,49 @@ def test_expectation_matches_apply(
     assert expectation.before_deadline == (by is not None)
     with pytest.raises(IllegalTransition):
         expect(command, s(at), TIMING, by, status=Status.STOPPED)
+
+
+# ---------------------------------------------------------------- start before ending
+
+
+def test_ending_of_every_stored_ending() -> None:
+    """A stopped session owes both users the frame of whatever ended it; live ones nothing."""
+    rejected = answer(invited(), B, False, s(5), TIMING).transition
+    stopped = stop(accepted(), A, s(40), TIMING).transition
+    timed_out = settle(accepted(), s(633), TIMING)
+    assert rejected is not None and stopped is not None and timed_out is not None
+    for transition in (rejected, stopped, timed_out):
+        assert ending_of(transition.after) == Ending("s1", transition.notices)
+    assert ending_of(invited()) is None
+    assert ending_of(accepted()) is None
+
+
+def test_an_ending_waits_for_start_only_while_the_accept_may_post_it() -> None:
+    """Left to the accepter: an ending of an active session whose accept recorded a lease
+    that has not passed and has not recorded startSent. Anything else is announced by
+    whoever commits it, as is an ending of a pending invite (there is no start)."""
+    lease = s(40)
+    in_flight = dataclasses.replace(accepted(), start_lease=lease)
+
+    def ends(session: Session, at: float) -> Transition:
+        outcome = stop(session, A, s(at), TIMING)
+        assert outcome.transition is not None
+        return outcome.transition
+
+    assert start_in_flight(in_flight, lease - 1)
+    assert ending_left_to_accepter(ends(in_flight, 31), s(31))
+    assert not start_in_flight(in_flight, lease)  # the accepting invocation has ended
+    assert not ending_left_to_accepter(ends(in_flight, 31), lease)
+    sent = dataclasses.replace(in_flight, start_sent=True)
+    assert not ending_left_to_accepter(ends(sent, 31), s(31))
+    assert not ending_left_to_accepter(ends(accepted(), 31), s(31))  # no lease recorded
+    withdrawn = dataclasses.replace(invited(), start_lease=lease)
+    assert not ending_left_to_accepter(ends(withdrawn, 31), s(31))
+
+
+def test_owed_ending_timer_decides_nothing() -> None:
+    """An owed-ending timer is no deadline: no expected write, and `on_timer` leaves the
+    session alone (the adapters deliver its stored ending)."""
+    owed = Timer(TimerKind.OWED_ENDING, "s1", iso(s(40)))
+    assert timer_expectation(owed, s(41), TIMING) is None
+    assert on_timer(accepted(), owed, s(41), TIMING) == Outcome()

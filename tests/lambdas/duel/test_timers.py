@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from duel.session import Session, Status
-from duel.timers import Timer, TimerKind, decode_timer, delay_seconds, encode_timer, timer_for
+from duel.timers import (
+    Timer,
+    TimerKind,
+    decode_timer,
+    delay_seconds,
+    encode_timer,
+    owed_ending_timer,
+    timer_for,
+    wanted,
+)
 
 NOW = 1_767_225_600_000
 
@@ -57,3 +66,18 @@ def test_timer_for_each_state() -> None:
     assert timer_for(active) == Timer(TimerKind.DUEL_END, "s", "2026-01-01T00:10:03.000Z")
     stopped = Session("s", "a", "b", Status.STOPPED, "c", pending.expires_at, 1)
     assert timer_for(stopped) is None
+
+
+def test_a_recorded_timer_is_queued_only_while_still_wanted() -> None:
+    """A deadline timer while the session still waits on it; an owed ending's once the
+    session has ended; nothing for a session that is gone."""
+    pending = Session("s", "a", "b", Status.PENDING, "c", "2026-01-01T00:01:00.000Z", 1)
+    expiry = timer_for(pending)
+    assert expiry is not None and wanted(pending, expiry)
+    stopped = Session("s", "a", "b", Status.STOPPED, "c", pending.expires_at, 1)
+    assert not wanted(stopped, expiry)
+    owed = owed_ending_timer("s", NOW + 10_000)
+    assert owed == Timer(TimerKind.OWED_ENDING, "s", "2026-01-01T00:00:10.000Z")
+    assert decode_timer(encode_timer(owed)) == owed
+    assert wanted(stopped, owed) and not wanted(pending, owed)
+    assert not wanted(None, owed) and not wanted(None, expiry)

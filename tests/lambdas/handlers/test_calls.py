@@ -3,11 +3,13 @@
 Each call is a round trip on the request path and a billed request on AWS (issue 12).
 The numbers are the contract: a change that adds a call must change this table.
 Before issue 12/14 (for the record): invite 7 (8 with a previous session), accept 5,
-stop 4, reject 4, timer due 4, timer duplicate 1, TTL backstop 2.
+stop 4, reject 4, timer due 4, timer duplicate 1, TTL backstop 2. An accept was 4
+before `start` had to come before any ending (the startSent write makes it 5).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 
 
@@ -41,8 +43,10 @@ def test_calls_per_handler(world, event) -> None:
     # Invitee's connections, both locks, the transaction, the inviter's tabs, the timer.
     invite_calls = ["Query", "BatchGetItem", "TransactWriteItems", "Query", "SendMessage"]
     assert ops(world, invite) == invite_calls
-    # The write returns the item it replaced: no read before it.
-    assert ops(world, respond(True)) == ["UpdateItem", "Query", "Query", "SendMessage"]
+    # The write returns the item it replaced: no read before it. Then `start` to both
+    # users' tabs, and startSent, whose answer says no ending came meanwhile.
+    accept_calls = ["UpdateItem", "Query", "Query", "UpdateItem", "SendMessage"]
+    assert ops(world, respond(True)) == accept_calls
     assert ops(world, stop(bob)) == ["UpdateItem", "Query", "Query"]
     # Locks held by a stopped session cost nothing more: the transaction checks them.
     assert ops(world, invite) == invite_calls
@@ -65,3 +69,40 @@ def test_calls_per_handler(world, event) -> None:
     online = ["Scan", "BatchGetItem", "BatchGetItem"]
     assert ops(world, lambda: world.invoke("online", event("http_online"))) == online
     assert ops(world, lambda: world.disconnect(carol)) == ["DeleteItem"]
+
+
+def ops_by_handler(world, act: Callable[[], object]) -> dict[str, list[str]]:
+    """The AWS operations each handler made while `act` ran (nested invocations too)."""
+    start = len(world.calls.operations)
+    act()
+    found: dict[str, list[str]] = defaultdict(list)
+    for handler, op in world.calls.operations[start:]:
+        found[handler].append(op)
+    return dict(found)
+
+
+def test_calls_when_a_stop_lands_while_start_goes_out(world) -> None:
+    """The race of the fault hunt costs its two handlers one write each, and a stream
+    record and a timer message that make sure of the ending; the happy paths pay only
+    the accept's startSent write."""
+    bob, carol = world.connect("u-bob", "bob"), world.connect("u-carol", "carol")
+    session_id = world.invite(bob, "u-carol")
+
+    def stop_now(frame: dict) -> None:  # the accept's first `start` is out, no more
+        world.poster.after_post = None
+        world.send(bob, {"action": "stop", "sessionId": session_id})
+
+    world.poster.after_post = stop_now
+    accept = {"action": "response", "sessionId": session_id, "accept": True}
+    assert ops_by_handler(world, lambda: world.send(carol, accept)) == {
+        # The transition, and the owed-ending timer on the item for the stream to queue.
+        "stop": ["UpdateItem", "UpdateItem"],
+        # startSent finds the session stopped: the accept announces `stop` (fresh reads
+        # of both users' tabs, receipts) and queues no duel-end timer.
+        "response": ["UpdateItem", "Query", "Query", "UpdateItem", "Query", "Query", "UpdateItem"],
+    }
+    assert ops(world, world.stream) == ["SendMessage", "UpdateItem"]
+    owed, delay = world.timers.sent[-1]
+    world.clock.advance(delay)
+    # The lease taken with the item read, and given back: every receipt is in.
+    assert ops(world, lambda: world.deliver(owed)) == ["UpdateItem", "UpdateItem"]

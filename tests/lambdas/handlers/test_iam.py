@@ -108,6 +108,22 @@ def lifecycle(world, event: Any) -> None:
     world.send(erin, {"action": "response", "sessionId": fourth, "accept": True})
     world.timers._url = queue
     assert world.stream() == {"batchItemFailures": []}
+    # A stop landing while the accept's `start` goes out: the accept announces it, and
+    # the stream queues the owed-ending timer that would have, had the accept died.
+    grace, heidi = world.connect("u-grace", "grace"), world.connect("u-heidi", "heidi")
+    fifth = world.invite(grace, "u-heidi")
+
+    def stop_now(frame: dict[str, Any]) -> None:
+        world.poster.after_post = None
+        world.send(grace, {"action": "stop", "sessionId": fifth})
+
+    world.poster.after_post = stop_now
+    world.send(heidi, {"action": "response", "sessionId": fifth, "accept": True})
+    assert world.stream() == {"batchItemFailures": []}
+    owed = world.last_timer()
+    assert owed.kind.value == "owed_ending"
+    world.clock.advance(10)
+    assert world.deliver(owed) == {"batchItemFailures": []}
     # The TTL backstop for a session whose timer never came, then its retry.
     world.aws.dynamodb.delete_item(
         TableName="duelctl-sessions", Key={"sessionId": pending_image["sessionId"]}

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from typing import Any
 
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from adapters.notifier import POST_RESERVE_MS
 from duel.timers import TimerKind
 
 
@@ -188,3 +194,86 @@ def test_410_from_a_tab_still_connecting_keeps_it_registered(world, event) -> No
     world.send(new_tab, {"action": "state"})
     (state,) = world.frames(new_tab)
     assert [v["sessionId"] for v in state["sessions"]] == [session_id]
+
+
+CONFLICT = "Transaction is ongoing for the item"
+
+
+class ConflictingTransactions:
+    """Answers the next `times` TransactWriteItems as DynamoDB does when another
+    transaction holds one of its items: cancelled, one reason `TransactionConflict`
+    (docs/aws-behaviour.md §10; what `duelctl up --faults ddb-throttle` injects)."""
+
+    def __init__(self, times: int) -> None:
+        self.times = times
+        self.refused = 0
+
+    def __call__(self, model: Any, params: dict[str, Any], **_: Any) -> Any:
+        if self.refused == self.times:
+            return None
+        self.refused += 1
+        count = len(json.loads(params["body"])["TransactItems"])
+        reasons: list[dict[str, str]] = [{"Code": "None"}] * count
+        reasons[1] = {"Code": "TransactionConflict", "Message": CONFLICT}
+        body = {
+            "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+            "CancellationReasons": reasons,
+        }
+        return AWSResponse("https://dynamodb.us-east-1.amazonaws.com/", 400, {}, None), body
+
+
+@pytest.fixture
+def conflicts(world) -> Iterator[Callable[[int], ConflictingTransactions]]:
+    """`conflicts(n)`: the next n invite transactions are cancelled for a conflict; the
+    waits between tries are recorded in `world.sleeps` instead of slept."""
+    installed: list[ConflictingTransactions] = []
+    world.sleeps = []
+    world.deps.locks._sleep = world.sleeps.append
+    events = world.deps.dynamodb.meta.events
+
+    def install(times: int) -> ConflictingTransactions:
+        hook = ConflictingTransactions(times)
+        events.register("before-call.dynamodb.TransactWriteItems", hook)
+        installed.append(hook)
+        return hook
+
+    yield install
+    for hook in installed:
+        events.unregister("before-call.dynamodb.TransactWriteItems", hook)
+
+
+def test_conflicting_transactions_are_retried_after_a_jittered_wait(world, conflicts) -> None:
+    """Two cancelled tries, each followed by a short random wait that grows, then the
+    invite goes through as if nothing happened."""
+    alice, bob = world.connect("u-alice", "alice"), world.connect("u-bob", "bob")
+    hook = conflicts(2)
+    world.invite(alice, "u-bob")
+    assert hook.refused == 2
+    assert [f["type"] for f in world.frames(bob)] == ["invite"]
+    assert len(world.sleeps) == 2
+    assert 0 <= world.sleeps[0] <= 0.025 and 0 <= world.sleeps[1] <= 0.05
+
+
+def test_transactions_that_keep_conflicting_answer_user_busy(world, conflicts) -> None:
+    """Four cancelled tries: the sender gets user_busy (not API Gateway's Internal server
+    error), nothing is written and nobody else hears anything."""
+    alice, bob = world.connect("u-alice", "alice"), world.connect("u-bob", "bob")
+    hook = conflicts(10)
+    world.send(alice, {"action": "invite", "to": "u-bob", "requestId": "r-9"})
+    (frame,) = world.frames(alice)
+    assert (frame["type"], frame["code"], frame["requestId"]) == ("error", "user_busy", "r-9")
+    assert frame["message"] == "another request is changing your or the invitee's duels; try again"
+    assert hook.refused == 4 and len(world.sleeps) == 3
+    assert world.frames(bob) == []
+    assert world.aws.items("duelctl-sessions") == []
+
+
+def test_no_wait_without_time_for_the_frames_after_it(world, conflicts) -> None:
+    """An invocation with no more time left than its posts need gives up at once."""
+    alice = world.connect("u-alice", "alice")
+    world.connect("u-bob", "bob")
+    hook = conflicts(10)
+    world.context.remaining = lambda: POST_RESERVE_MS
+    world.send(alice, {"action": "invite", "to": "u-bob"})
+    assert error_code(world, alice) == "user_busy"
+    assert hook.refused == 1 and world.sleeps == []

@@ -1,4 +1,5 @@
-"""`duelctl run` and `duelctl simulate`: play scenarios, show timelines, set the exit code."""
+"""What `duelctl run` and `duelctl simulate` do: play scenarios, show timelines, and answer
+the exit code."""
 
 from __future__ import annotations
 
