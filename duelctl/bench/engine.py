@@ -18,6 +18,11 @@ back to back when it is 0, which makes them a pure ping-throughput load.
 Every wait is bounded (`step_timeout_s`), the loop stops at the deadline, and after it a
 short grace lets late frames arrive before the lost ones are counted, so a run always
 ends within ramp + duration + a few step timeouts.
+
+Why over 600 lines: `Bench` is one loop per pair whose steps share the same per-frame
+bookkeeping (expected identities, late/lost/duplicated counts, timer lateness); split by
+duel kind, each piece would need all of it. The burst mode (`burst.py`) and the figures
+(`burst_stats.py`, `report.py`) already live apart; the next cut is the frame ledger.
 """
 
 from __future__ import annotations

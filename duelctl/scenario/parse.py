@@ -4,6 +4,12 @@ Validation happens before anything runs: unknown users, connections used before 
 are opened, captures referenced before they are made, unknown frame types or error
 codes, and bad durations are all reported with the line of the offending step (one
 line, exit 2), so a typo never costs a stack start-up.
+
+Why over 600 lines: `_ScenarioParser` checks each step against what earlier steps made
+(users, open connections, captures, the latest session), so its step parsers share that
+state; the grammar pieces that need none (durations, tokens, literals) are functions
+here, the model is `model.py`. The next cut is the expectation grammar with an explicit
+state object.
 """
 
 from __future__ import annotations

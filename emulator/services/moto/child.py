@@ -54,7 +54,13 @@ def _serve(group: str, sock: socket.socket, relays: dict[str, tuple[str, int]]) 
     async def run() -> None:
         app.attach(loop)
         server = await httpd.serve(sock, app.handle)
-        os.write(1, f"serving {group}\n".encode())
+        try:
+            os.write(1, f"serving {group}\n".encode())
+        except BrokenPipeError:
+            # The parent stopped before this group served (e.g. `duelctl up` started moto
+            # early and then refused the template): nothing to serve, nobody to tell.
+            server.close()
+            return
         os.dup2(2, 1)
         threading.Thread(target=app.warm, name=f"moto-warm-{group}", daemon=True).start()
         stopped = asyncio.Event()
