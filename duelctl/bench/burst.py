@@ -25,23 +25,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import random
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from duelctl.bench.base import BenchRun
 from duelctl.bench.burst_stats import BurstResult, RoundStats, run_out_pairs
 from duelctl.bench.config import BurstConfig, Timers
-from duelctl.bench.conn import Arrival, BenchConn, Expect, StepFailed, Tally
-from duelctl.bench.stats import CpuMeter, LoopLag, Samples, StackMeter
+from duelctl.bench.conn import Arrival, BenchConn, Expect, StepFailed
 from duelctl.client.auth import Identity
 from duelctl.client.ws import parse_time
 
 SETTLE_S = 1.0  # after the last round: room for late frames and duplicates to show up
-LATE_GRACE_S = 2.0  # then, while frames are still missing, how long they may turn up
 MAX_RUN_OUT_S = 300.0  # a run-out duel ending later than this is stopped instead
 
 
@@ -78,7 +74,7 @@ class PairPlan:
     waiting: list[tuple[BenchConn, Expect]] = field(default_factory=list)
 
 
-class Burst:
+class Burst(BenchRun):
     """One run: `await Burst(config, url, identities, timers).run()`."""
 
     def __init__(
@@ -90,60 +86,28 @@ class Burst:
         *,
         stack_pid: int | None = None,
     ) -> None:
-        if len(identities) < config.connections:
-            raise ValueError(f"{config.connections} identities needed, got {len(identities)}")
+        super().__init__(config, websocket_url, identities, stack_pid=stack_pid)
         self.config = config
-        self.url = websocket_url
         self.timers = timers
-        self.tally = Tally()
-        self.conns = [
-            BenchConn(i, ident.user_id, ident.username, ident.token, self.tally)
-            for i, ident in enumerate(identities[: config.connections])
-        ]
-        self.connect_ms = Samples()
         self.rounds: list[RoundStats] = []
-        self.open = 0
-        self.phase = "starting"
-        self.notes: list[str] = []
-        self.cpu = CpuMeter()
-        self.lag = LoopLag()
-        self.stack = StackMeter(stack_pid) if stack_pid is not None else None
-        self._rng = random.Random(config.seed)
-        self._request_ids = itertools.count(1)
-        self._t0 = 0.0
 
     # ------------------------------------------------------------------ run
 
     async def run(self) -> BurstResult:
+        return self._result(await self._measured(self._all_rounds))
+
+    async def _all_rounds(self) -> None:
         cfg = self.config
-        self.cpu.start()
-        loop = asyncio.get_running_loop()
-        background = [loop.create_task(self.lag.run())]
-        if self.stack is not None:
-            background.append(loop.create_task(self.stack.run()))
-        self._t0 = time.perf_counter()
-        try:
-            pairs = await self._connect_all()
-            for index in range(cfg.rounds):
-                if not pairs:
-                    break
-                self.phase = "pause"
-                await asyncio.sleep(cfg.pause_s)
-                await self._round(index + 1, pairs)
-            self.phase = "settling"
-            await self._settle()
-        finally:
-            self.phase = "closing"
-            cpu = self.cpu.used()
-            if self.stack is not None:
-                with contextlib.suppress(OSError):
-                    await asyncio.to_thread(self.stack.sample)
-            await self._close_all()
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
-        self.phase = "done"
-        return self._result(cpu)
+        pairs = await self._connect_all()
+        for index in range(cfg.rounds):
+            if not pairs:
+                break
+            self.phase = "pause"
+            await asyncio.sleep(cfg.pause_s)
+            await self._round(index + 1, pairs)
+        self.phase = "settling"
+        await asyncio.sleep(SETTLE_S)  # a quiet moment for stragglers and duplicates
+        await self._drain_late()
 
     def progress(self) -> BurstProgress:
         current = self.rounds[-1] if self.rounds else None
@@ -159,7 +123,7 @@ class Burst:
             ended=current.ended if current else 0,
             expired=sum(r.outcomes["expired_accepts"] for r in self.rounds),
             errors=sum(self.tally.errors.values()),
-            lost=sum(len(c.timed_out) for c in self.conns),
+            lost=self._lost(),
             client_cpu=self.cpu.used() if self._t0 else 0.0,
         )
 
@@ -191,19 +155,7 @@ class Burst:
             self.notes.append(f"{self.config.pairs - len(pairs)} pairs could not connect")
         return pairs
 
-    async def _close_all(self) -> None:
-        limit = asyncio.Semaphore(100)
-
-        async def close(conn: BenchConn) -> None:
-            async with limit:
-                await conn.close()
-
-        await asyncio.gather(*(close(c) for c in self.conns), return_exceptions=True)
-
     # ------------------------------------------------------------------ one round
-
-    def _request_id(self) -> str:
-        return f"b{next(self._request_ids)}"
 
     async def _round(self, index: int, pairs: list[tuple[BenchConn, BenchConn]]) -> None:
         """Every pair invites at once; wait until every pair's duel has ended."""
@@ -322,22 +274,6 @@ class Burst:
 
     # ------------------------------------------------------------------ waits
 
-    async def _wait(self, conn: BenchConn, expect: Expect, until: float) -> Arrival:
-        """The expected frame, or StepFailed when `until` (perf_counter) passes first."""
-        try:
-            async with asyncio.timeout(max(0.0, until - time.perf_counter())):
-                return await expect.future
-        except TimeoutError:
-            conn.give_up(expect)
-            code = f"timeout_{expect.type}"
-            self.tally.error(code)
-            raise StepFailed(code) from None
-
-    async def _both(
-        self, a: BenchConn, ea: Expect, b: BenchConn, eb: Expect, until: float
-    ) -> tuple[Arrival, Arrival]:
-        return await self._wait(a, ea, until), await self._wait(b, eb, until)
-
     def _settle_race(
         self,
         sender: BenchConn | None,
@@ -399,39 +335,11 @@ class Burst:
         with contextlib.suppress(StepFailed):
             await plan.a.send({"action": "stop", "sessionId": session_id, "requestId": rid})
 
-    async def _settle(self) -> None:
-        """A quiet moment for stragglers, then a grace for frames still awaited."""
-        await asyncio.sleep(SETTLE_S)
-        end = time.perf_counter() + LATE_GRACE_S
-        while time.perf_counter() < end and any(c.timed_out for c in self.conns):  # noqa: ASYNC110 - polls a count, nothing to signal
-            await asyncio.sleep(0.05)
-
     # ------------------------------------------------------------------ result
 
     def _result(self, cpu: float) -> BurstResult:
-        lost_types: Counter[str] = Counter()
-        for conn in self.conns:
-            for e in conn.timed_out:
-                lost_types[e.type] += 1
         return BurstResult(
-            config=self.config,
-            timers=self.timers,
-            rounds=list(self.rounds),
-            connect_ms=self.connect_ms.summary(),
-            loop_lag_ms=self.lag.samples.summary(),
-            connections=len(self.connect_ms),
-            lost=sum(lost_types.values()),
-            lost_types=dict(lost_types),
-            duplicated=self.tally.duplicated,
-            duplicated_types=dict(self.tally.duplicated_types),
-            late=self.tally.late,
-            unexpected=dict(self.tally.unexpected),
-            errors=dict(self.tally.errors),
-            frames_in=self.tally.frames,
-            frames_out=self.tally.sent,
-            client_cpu=cpu,
-            server=self.stack.to_json() if self.stack is not None else None,
-            notes=list(self.notes),
+            config=self.config, timers=self.timers, rounds=list(self.rounds), **self._ledger(cpu)
         )
 
 

@@ -19,10 +19,8 @@ Every wait is bounded (`step_timeout_s`), the loop stops at the deadline, and af
 short grace lets late frames arrive before the lost ones are counted, so a run always
 ends within ramp + duration + a few step timeouts.
 
-Why over 600 lines: `Bench` is one loop per pair whose steps share the same per-frame
-bookkeeping (expected identities, late/lost/duplicated counts, timer lateness); split by
-duel kind, each piece would need all of it. The burst mode (`burst.py`) and the figures
-(`burst_stats.py`, `report.py`) already live apart; the next cut is the frame ledger.
+The connections, the frame ledger and the meters are `base.BenchRun`'s, shared with the
+burst mode (`burst.py`).
 """
 
 from __future__ import annotations
@@ -30,21 +28,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import random
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from duelctl.bench.base import BenchRun
 from duelctl.bench.config import BenchConfig, Timers
-from duelctl.bench.conn import Arrival, BenchConn, Expect, StepFailed, Tally
-from duelctl.bench.stats import CpuMeter, LoopLag, Samples, StackMeter, Summary
+from duelctl.bench.conn import Arrival, BenchConn, Expect, StepFailed
+from duelctl.bench.stats import Samples, Summary
 from duelctl.client.auth import Identity
 from duelctl.client.ws import parse_time
 
 KINDS = ("accept", "reject", "no_response", "timeout")
-LATE_GRACE_S = 2.0  # after the last duel, how long late frames may still arrive
 TIMER_MARGIN_S = 1.0  # a timer kind must fit before the deadline with this to spare
 PAUSE_AFTER_FAILURE_S = 0.2
 RATE_WINDOW_S = 3.0  # the live line's rates cover about this many recent seconds
@@ -157,7 +154,7 @@ class BenchResult:
         }
 
 
-class Bench:
+class Bench(BenchRun):
     """One run: `await Bench(config, url, identities, timers).run()`."""
 
     def __init__(
@@ -170,17 +167,9 @@ class Bench:
         stack_pid: int | None = None,
         on_first_connection: Callable[[], None] | None = None,
     ) -> None:
-        if len(identities) < config.connections:
-            raise ValueError(f"{config.connections} identities needed, got {len(identities)}")
+        super().__init__(config, websocket_url, identities, stack_pid=stack_pid)
         self.config = config
-        self.url = websocket_url
         self.timers = timers
-        self.tally = Tally()
-        self.conns = [
-            BenchConn(i, ident.user_id, ident.username, ident.token, self.tally)
-            for i, ident in enumerate(identities[: config.connections])
-        ]
-        self.connect_ms = Samples()
         self.invite_ms = Samples()
         self.start_ms = Samples()
         self.stop_ms = Samples()
@@ -192,17 +181,8 @@ class Bench:
         self.pings = 0
         self.active = 0  # duels between `start` and their end right now
         self.peak_active = 0
-        self.open = 0
-        self.phase = "starting"
-        self.notes: list[str] = []
-        self.cpu = CpuMeter()
-        self.lag = LoopLag()
-        self.stack = StackMeter(stack_pid) if stack_pid is not None else None
-        self._rng = random.Random(config.seed)
-        self._request_ids = itertools.count(1)
         self._on_first = on_first_connection
         self._slots = asyncio.Semaphore(max(1, config.connect_concurrency))
-        self._t0 = 0.0
         self._deadline = 0.0
         self._window_start: float | None = None
         self._window_end: float | None = None
@@ -212,13 +192,11 @@ class Bench:
     # ------------------------------------------------------------------ run
 
     async def run(self) -> BenchResult:
+        return self._result(await self._measured(self._all_pairs))
+
+    async def _all_pairs(self) -> None:
         cfg = self.config
-        self.cpu.start()
         loop = asyncio.get_running_loop()
-        background = [loop.create_task(self.lag.run())]
-        if self.stack is not None:
-            background.append(loop.create_task(self.stack.run()))
-        self._t0 = time.perf_counter()
         self._deadline = self._t0 + cfg.ramp_s + cfg.duration_s
         self.phase = "connecting"
         order = itertools.count()
@@ -235,17 +213,6 @@ class Bench:
         finally:
             for task in tasks:
                 task.cancel()
-            self.phase = "closing"
-            cpu = self.cpu.used()
-            if self.stack is not None:
-                with contextlib.suppress(OSError):
-                    await asyncio.to_thread(self.stack.sample)
-            await self._close_all()
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
-        self.phase = "done"
-        return self._result(cpu)
 
     def progress(self) -> Progress:
         now = time.perf_counter()
@@ -259,7 +226,7 @@ class Bench:
             duels_per_s=duels_per_s,
             pings_per_s=pings_per_s,
             errors=sum(self.tally.errors.values()),
-            lost=sum(len(c.timed_out) for c in self.conns),
+            lost=self._lost(),
             client_cpu=self.cpu.used() if self._t0 else 0.0,
         )
 
@@ -310,19 +277,7 @@ class Bench:
             self.phase = "running"
         return True
 
-    async def _close_all(self) -> None:
-        limit = asyncio.Semaphore(100)
-
-        async def close(conn: BenchConn) -> None:
-            async with limit:
-                await conn.close()
-
-        await asyncio.gather(*(close(c) for c in self.conns), return_exceptions=True)
-
     # ------------------------------------------------------------------ loops
-
-    def _request_id(self) -> str:
-        return f"b{next(self._request_ids)}"
 
     def _started_window(self) -> None:
         if self._window_start is None:
@@ -386,24 +341,6 @@ class Bench:
         return "accept"
 
     # ------------------------------------------------------------------ one duel
-
-    async def _wait(self, conn: BenchConn, expect: Expect, until: float) -> Arrival:
-        """The expected frame, or StepFailed when `until` (perf_counter) passes first."""
-        try:
-            async with asyncio.timeout(max(0.0, until - time.perf_counter())):
-                return await expect.future
-        except TimeoutError:
-            conn.give_up(expect)
-            code = f"timeout_{expect.type}"
-            self.tally.error(code)
-            raise StepFailed(code) from None
-
-    async def _both(
-        self, a: BenchConn, ea: Expect, b: BenchConn, eb: Expect, until: float
-    ) -> tuple[Arrival, Arrival]:
-        first = await self._wait(a, ea, until)
-        second = await self._wait(b, eb, until)
-        return first, second
 
     async def _ping(self, conn: BenchConn) -> None:
         rid = self._request_id()
@@ -609,47 +546,23 @@ class Bench:
         with contextlib.suppress(StepFailed):
             await a.send({"action": "stop", "sessionId": session_id, "requestId": rid})
 
-    async def _drain_late(self) -> None:
-        """Give frames that missed their wait a moment to turn up (late, not lost)."""
-        end = time.perf_counter() + LATE_GRACE_S
-        while time.perf_counter() < end and any(c.timed_out for c in self.conns):  # noqa: ASYNC110 - polls a count, nothing to signal
-            await asyncio.sleep(0.05)
-
     # ------------------------------------------------------------------ result
 
     def _result(self, cpu: float) -> BenchResult:
-        lost_types: Counter[str] = Counter()
-        for conn in self.conns:
-            for e in conn.timed_out:
-                lost_types[e.type] += 1
         start = self._window_start or self._t0
         end = self._window_end or time.perf_counter()
         return BenchResult(
             config=self.config,
-            connect_ms=self.connect_ms.summary(),
             invite_ms=self.invite_ms.summary(),
             start_ms=self.start_ms.summary(),
             stop_ms=self.stop_ms.summary(),
             ping_ms=self.ping_ms.summary(),
             reject_ms=self.reject_ms.summary(),
             timer_late_ms=self.timer_late_ms.summary(),
-            loop_lag_ms=self.lag.samples.summary(),
             duels=self.duels,
             peak_active=self.peak_active,
             kinds={k: self.kinds[k] for k in KINDS if self.kinds[k]},
             pings=self.pings,
             window_s=max(0.0, end - start),
-            connections=len(self.connect_ms),
-            lost=sum(lost_types.values()),
-            lost_types=dict(lost_types),
-            duplicated=self.tally.duplicated,
-            duplicated_types=dict(self.tally.duplicated_types),
-            late=self.tally.late,
-            unexpected=dict(self.tally.unexpected),
-            errors=dict(self.tally.errors),
-            frames_in=self.tally.frames,
-            frames_out=self.tally.sent,
-            client_cpu=cpu,
-            server=self.stack.to_json() if self.stack is not None else None,
-            notes=list(self.notes),
+            **self._ledger(cpu),
         )
