@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -90,21 +90,7 @@ class HttpApiHandler:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """aiohttp adapter around `respond`."""
-        raw_path, _, raw_query = request.raw_path.partition("?")
-        http_request = HttpRequest(
-            method=request.method,
-            raw_path=raw_path,
-            raw_query=raw_query,
-            headers=tuple((str(name), value) for name, value in request.headers.items()),
-            body=await request.read(),
-            source_ip=request.remote or "127.0.0.1",
-            protocol=f"HTTP/{request.version.major}.{request.version.minor}",
-        )
-        result = await self.respond(http_request)
-        response = web.Response(status=result.status, body=result.body)
-        for name, value in result.headers:
-            response.headers.add(name, value)
-        return response
+        return await answer(request, self.respond)
 
     async def respond(self, request: HttpRequest) -> HttpResult:
         """Route, authorize, invoke and map one request; never raises for API outcomes."""
@@ -166,3 +152,24 @@ class HttpApiHandler:
         for task in list(self._late):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+async def answer(
+    request: web.Request, respond: Callable[[HttpRequest], Awaitable[HttpResult]]
+) -> web.StreamResponse:
+    """Serve an aiohttp request with a sans-I/O `respond` (HTTP API and REST API alike)."""
+    raw_path, _, raw_query = request.raw_path.partition("?")
+    http_request = HttpRequest(
+        method=request.method,
+        raw_path=raw_path,
+        raw_query=raw_query,
+        headers=tuple((str(name), value) for name, value in request.headers.items()),
+        body=await request.read(),
+        source_ip=request.remote or "127.0.0.1",
+        protocol=f"HTTP/{request.version.major}.{request.version.minor}",
+    )
+    result = await respond(http_request)
+    response = web.Response(status=result.status, body=result.body)
+    for name, value in result.headers:
+        response.headers.add(name, value)
+    return response

@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from emulator.clock import SYSTEM_CLOCK, Clock
+from emulator.httpapi.api import answer
 from emulator.httpapi.event import HttpRequest
 from emulator.httpapi.keys import KeyProvider
 from emulator.httpapi.response import BadLambdaResponse, HttpResult
@@ -120,21 +121,7 @@ class RestApiHandler:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """aiohttp adapter around `respond`."""
-        raw_path, _, raw_query = request.raw_path.partition("?")
-        http_request = HttpRequest(
-            method=request.method,
-            raw_path=raw_path,
-            raw_query=raw_query,
-            headers=tuple((str(name), value) for name, value in request.headers.items()),
-            body=await request.read(),
-            source_ip=request.remote or "127.0.0.1",
-            protocol=f"HTTP/{request.version.major}.{request.version.minor}",
-        )
-        result = await self.respond(http_request)
-        response = web.Response(status=result.status, body=result.body)
-        for name, value in result.headers:
-            response.headers.add(name, value)
-        return response
+        return await answer(request, self.respond)
 
     async def respond(self, request: HttpRequest) -> HttpResult:
         """Route, authorize, invoke and map one request; never raises for API outcomes."""
